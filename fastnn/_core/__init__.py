@@ -1,0 +1,1 @@
+"""Compiled kernels of fastnn (private). See DESIGN.md, "Kernel conventions"."""
