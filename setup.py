@@ -10,6 +10,7 @@ CFLAGS                    extra compiler flags, e.g. CFLAGS="-march=native" for 
 """
 import glob
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,17 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 CORE_DIR = os.path.join("fastnn", "_core")
+
+# Kernel modules built once per instruction set: fastnn/_core/_name_<isa>.pyx is a one-line
+# `include "_name.pyx"` compiled with these flags, and fastnn._core._dispatch loads the best
+# variant the CPU supports at run time. The baseline module (_name.pyx) has no such flags, so
+# the package runs on any CPU of its architecture.
+ISA_FLAGS = {
+    "avx2": ["-mavx2", "-mfma"],
+    "avx512": ["-mavx512f", "-mavx512cd", "-mavx512vl", "-mavx512dq", "-mavx512bw",
+               "-mavx2", "-mfma", "-mprefer-vector-width=512"],
+}
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 OPENMP_PROBE = r"""
 #include <omp.h>
@@ -52,6 +64,27 @@ int main(void) {
 
 def _env_flag(name):
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _isa_of(ext):
+    """'avx2' for fastnn._core._name_avx2, ..., None for a baseline module."""
+    suffix = ext.name.rsplit("_", 1)[-1]
+    return suffix if suffix in ISA_FLAGS else None
+
+
+def _compiles(compiler, flags):
+    """True if the compiler accepts these flags on a trivial C file."""
+    tmp = tempfile.mkdtemp(prefix="fastnn-probe-")
+    try:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+        return True
+    except Exception:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _compile_and_run(compiler, source, extra_compile_args, extra_link_args, include_dirs=()):
@@ -119,6 +152,17 @@ class BuildExt(build_ext):
             print("fastnn: vector math (libmvec) unavailable; transcendental activations "
                   "run scalar", file=sys.stderr)
 
+        kept = []
+        for ext in self.extensions:
+            isa = _isa_of(ext)
+            if isa is not None:
+                if not (unix and _compiles(compiler, ISA_FLAGS[isa])):
+                    print(f"fastnn: the compiler does not take {isa} flags; skipping {ext.name} "
+                          f"(the baseline kernels will be used)", file=sys.stderr)
+                    continue
+                ext.extra_compile_args = ext.extra_compile_args + ISA_FLAGS[isa]
+            kept.append(ext)
+        self.extensions = kept
         for ext in self.extensions:
             ext.extra_compile_args = compile_args + ext.extra_compile_args
             ext.extra_link_args = link_args + ext.extra_link_args + (["-lm"] if unix else [])
@@ -135,7 +179,10 @@ def _extensions():
     extensions = []
     for pyx in sorted(glob.glob(os.path.join(CORE_DIR, "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
-        if only and name not in only:
+        base_name = name.rsplit("_", 1)[0] if name.rsplit("_", 1)[-1] in ISA_FLAGS else name
+        if only and name not in only and base_name not in only:
+            continue
+        if name != base_name and not X86_64:
             continue
         extensions.append(Extension(
             "fastnn._core." + name, [pyx],
