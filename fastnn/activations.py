@@ -49,12 +49,15 @@ import warnings
 
 import numpy as np
 
-from fastnn._core import _activations as _kernels
+from fastnn._core import _dispatch
 from fastnn._core._openmp import effective_n_threads
 
 __all__ = ["Activation", "available", "get"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# The kernels compiled for the widest vector instructions this CPU has (see _core/_dispatch).
+_kernels = _dispatch.load("_activations")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +111,10 @@ def _check_int(value, name, *, minimum):
 
 
 def _order_of(a):
-    """'F' for a Fortran-ordered array, else 'C'."""
+    """'F' for a Fortran-ordered array, else 'C' (also for a non-array, which _check_out
+    then refuses with a TypeError)."""
+    if not isinstance(a, np.ndarray):
+        return "C"
     return "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
 
 
@@ -347,20 +353,25 @@ class Swish(_Elementwise):
         return (float(self.params[0]) if self.learn_beta else self.beta), 0.0
 
     def backward(self, x, grad_output, out=None):
+        if not self.learn_beta:
+            return super().backward(x, grad_output, out)
+        x = _check_array(x, "x")
+        grad_output = _check_like(grad_output, x, "grad_output", x.shape)
+        if out is not None:
+            _check_out(out, x.shape, x.dtype, _order_of(out))
+        # d loss / d beta first: out may be x or grad_output (in place), and the
+        # element-wise backward below overwrites it.
+        order = _order_of(x)
+        x_flat = _flat(np.asarray(x, order=order), order)
+        g_flat = _flat(np.asarray(grad_output, order=order), order)
+        n_threads = self._threads()
+        n_chunks = -(-x.size // _kernels.chunk_size)
+        scratch = np.empty((n_threads, _kernels.chunk_size), dtype=x.dtype)
+        partials = np.empty(n_chunks)
+        total = _kernels.swish_beta_gradient(x_flat, g_flat, float(self.params[0]), scratch,
+                                             partials, n_threads)
         out = super().backward(x, grad_output, out)
-        if self.learn_beta:
-            x = _check_array(x, "x")
-            order = _order_of(x)
-            x = np.asarray(x, order=order)
-            grad_output = np.asarray(grad_output, order=order)
-            n_threads = self._threads()
-            n_chunks = -(-x.size // _kernels.chunk_size)
-            scratch = np.empty((n_threads, _kernels.chunk_size), dtype=x.dtype)
-            partials = np.empty(n_chunks)
-            total = _kernels.swish_beta_gradient(
-                _flat(x, order), _flat(grad_output, order), float(self.params[0]), scratch,
-                partials, n_threads)
-            self._store_grads(np.array([total]))
+        self._store_grads(np.array([total]))
         return out
 
 
@@ -460,7 +471,7 @@ class PReLU(_RowWise):
         if self.params.size == 0 and self.num_parameters is None:
             self.params = np.full(n_features, self.init, dtype=dtype)
             self.grads = np.zeros(n_features, dtype=dtype)
-        if self.params.size == 1:
+        if self.num_parameters == 1 and self.params.size == 1:
             return np.full(n_features, self.params[0], dtype=dtype)
         if self.params.size != n_features:
             raise ValueError(f"PReLU has {self.params.size} slopes but x has {n_features} "
@@ -477,6 +488,10 @@ class PReLU(_RowWise):
     def backward(self, x, grad_output, out=None):
         x = _check_array(x, "x")
         grad_output = _check_like(grad_output, x, "grad_output", x.shape)
+        if out is not None and (np.may_share_memory(out, x)
+                                or np.may_share_memory(out, grad_output)):
+            raise ValueError("prelu backward cannot write out over x or grad_output: the "
+                             "kernel reads them for the slope gradient after writing out")
         slopes = self._slopes(x.shape[1], x.dtype)
         x, out = self._prepare(x, out, x.shape[1])
         n_blocks = -(-x.shape[0] // _kernels.rows_per_block(x.shape[1]))
@@ -484,7 +499,7 @@ class PReLU(_RowWise):
         slope_grads = np.zeros(x.shape[1], dtype=x.dtype)
         _kernels.prelu_backward(x, np.ascontiguousarray(grad_output), slopes, out, partials,
                                 slope_grads, self._threads())
-        if self.params.size == 1 and x.shape[1] != 1:
+        if self.num_parameters == 1 and x.shape[1] != 1:
             slope_grads = np.array([slope_grads.sum(dtype=np.float64)])
         self._store_grads(slope_grads)
         return out

@@ -17,7 +17,7 @@ inputs up to the float's range: the comment at each function says how.
 from cython.parallel cimport prange, threadid
 
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
-from fastnn._core._reductions cimport sum_partials, sum_values
+from fastnn._core._reductions cimport dot_values, max_value, sum_partials, sum_values
 from fastnn._core._typedefs cimport floating
 
 cdef extern from "_simd_math.h" nogil:
@@ -382,28 +382,22 @@ cdef inline void _softmax_row(const floating* x, floating* y, Py_ssize_t n) noex
     # Subtracting the row maximum makes every exponent <= 0: no overflow, and the largest
     # term is exactly 1, so the sum is >= 1 and never 0.
     cdef Py_ssize_t j
-    cdef floating m = x[0]
-    cdef floating total = 0
-    for j in range(1, n):
-        if x[j] > m:
-            m = x[j]
+    cdef floating m = max_value(x, n)
+    cdef floating scale
     for j in range(n):
         y[j] = _exp(x[j] - m)
+    scale = <floating> (1.0 / sum_values(y, n))
     for j in range(n):
-        total += y[j]
-    total = 1 / total
-    for j in range(n):
-        y[j] *= total
+        y[j] *= scale
 
 
 cdef inline void _softmax_grad_row(const floating* x, const floating* g, floating* dx,
                                    Py_ssize_t n) noexcept nogil:
     # dx = y * (g - sum(g * y)), with y = softmax(x) written into dx first.
     cdef Py_ssize_t j
-    cdef floating dot = 0
+    cdef floating dot
     _softmax_row(x, dx, n)
-    for j in range(n):
-        dot += g[j] * dx[j]
+    dot = <floating> dot_values(g, dx, n)
     for j in range(n):
         dx[j] = dx[j] * (g[j] - dot)
 

@@ -8,21 +8,51 @@ from fastnn._core._typedefs cimport floating
 
 
 cdef inline double sum_values(const floating* v, Py_ssize_t n) noexcept nogil:
-    """Sum of v[0:n] in double, in a fixed order.
+    """Sum of v[0:n] in double, in a fixed order: eight lane accumulators (lane j takes the
+    elements i with i % 8 == j; a single accumulator would run at one add per 4 cycles),
+    then the lanes pairwise. gcc keeps the lanes in vector registers; the order does not
+    depend on the thread count or the vector width."""
+    cdef double acc[8]
+    cdef Py_ssize_t i, j, n8 = n - n % 8
+    for j in range(8):
+        acc[j] = 0
+    for i in range(0, n8, 8):
+        for j in range(8):
+            acc[j] += v[i + j]
+    for i in range(n8, n):
+        acc[0] += v[i]
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 
-    Four interleaved accumulators break the add-latency chain (a single accumulator runs at
-    one add per 4 cycles); the order is still fixed, so the result is reproducible.
-    """
-    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
-    cdef Py_ssize_t i, n4 = n - n % 4
-    for i in range(0, n4, 4):
-        s0 += v[i]
-        s1 += v[i + 1]
-        s2 += v[i + 2]
-        s3 += v[i + 3]
-    for i in range(n4, n):
-        s0 += v[i]
-    return (s0 + s1) + (s2 + s3)
+
+cdef inline double dot_values(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    """Sum of a[i] * b[i] over [0, n) in double, in sum_values' fixed lane order."""
+    cdef double acc[8]
+    cdef Py_ssize_t i, j, n8 = n - n % 8
+    for j in range(8):
+        acc[j] = 0
+    for i in range(0, n8, 8):
+        for j in range(8):
+            acc[j] += <double> a[i + j] * b[i + j]
+    for i in range(n8, n):
+        acc[0] += <double> a[i] * b[i]
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+
+
+cdef inline floating max_value(const floating* v, Py_ssize_t n) noexcept nogil:
+    """max(v[0:n]) for n >= 1, over eight lanes (maximum is exact, so the order only matters
+    for speed: one compare chain per lane instead of one for the whole row)."""
+    cdef floating acc[8]
+    cdef Py_ssize_t i, j, n8 = n - n % 8
+    for j in range(8):
+        acc[j] = v[0]
+    for i in range(0, n8, 8):
+        for j in range(8):
+            acc[j] = v[i + j] if v[i + j] > acc[j] else acc[j]
+    for i in range(n8, n):
+        acc[0] = v[i] if v[i] > acc[0] else acc[0]
+    for j in range(1, 8):
+        acc[0] = acc[j] if acc[j] > acc[0] else acc[0]
+    return acc[0]
 
 
 cdef inline double sum_partials(const double* partials, Py_ssize_t n_chunks) noexcept nogil:
@@ -32,3 +62,43 @@ cdef inline double sum_partials(const double* partials, Py_ssize_t n_chunks) noe
     for c in range(n_chunks):
         total += partials[c]
     return total
+
+
+cdef inline double sum_squares(const floating* v, Py_ssize_t n) noexcept nogil:
+    """Sum of v[i]**2 over v[0:n] in double, in a fixed order.
+
+    Eight lane accumulators (lane j takes the elements i with i % 8 == j, then the lanes are
+    added pairwise): gcc turns the lanes into vector registers, and the order does not
+    depend on the thread count or the vector width, so the result is reproducible. For
+    float32 input each square is exact in double.
+    """
+    cdef double acc[8]
+    cdef double x
+    cdef Py_ssize_t i, j, n8 = n - n % 8
+    for j in range(8):
+        acc[j] = 0
+    for i in range(0, n8, 8):
+        for j in range(8):
+            x = v[i + j]
+            acc[j] += x * x
+    for i in range(n8, n):
+        x = v[i]
+        acc[0] += x * x
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+
+
+cdef inline double sum_lanes(const double* v, Py_ssize_t n) noexcept nogil:
+    """Sum of v[0:n] in a fixed order, as sum_squares: eight lane accumulators (lane j takes
+    the elements i with i % 8 == j, then the lanes are added pairwise). gcc keeps the lanes
+    in vector registers, so a buffer of per-element terms is summed at vector speed, and the
+    order depends on neither the thread count nor the vector width."""
+    cdef double acc[8]
+    cdef Py_ssize_t i, j, n8 = n - n % 8
+    for j in range(8):
+        acc[j] = 0
+    for i in range(0, n8, 8):
+        for j in range(8):
+            acc[j] += v[i + j]
+    for i in range(n8, n):
+        acc[0] += v[i]
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
