@@ -184,14 +184,31 @@ class Activation:
 
 
 class _Elementwise(Activation):
-    """y[i, j] = f(x[i, j]) with up to two scalar parameters (_a, _b) of the kernel."""
+    """y[i, j] = f(x[i, j]) with up to two scalar parameters (_a, _b) of the kernel, named
+    _param_names for error messages."""
 
     _kind = None
     _a = 0.0
     _b = 0.0
+    _param_names = ()
 
     def _kernel_params(self):
         return self._a, self._b
+
+    def _params_for(self, dtype):
+        """The kernel parameters, checked to survive the cast to x's dtype: a float32
+        kernel gets float32 parameters, and e.g. beta=1e-50 would become 0 (a division by
+        zero) or negative_slope=1e300 inf."""
+        params = self._kernel_params()
+        if dtype == np.float32:
+            with np.errstate(over="ignore"):
+                for name, value in zip(self._param_names, params):
+                    cast = np.float32(value)
+                    if (np.isfinite(value) and not np.isfinite(cast)) or (value != 0 and cast == 0):
+                        raise ValueError(
+                            f"{name}={value!r} does not fit in float32 (it becomes {cast}); "
+                            f"use float64 input or a value within float32's range")
+        return params
 
     def forward(self, x, out=None):
         x = _check_array(x, "x")
@@ -199,9 +216,9 @@ class _Elementwise(Activation):
         if out is not None:
             _check_out(out, x.shape, x.dtype, order)
         x = np.asarray(x, order=order)  # a copy only for non-contiguous input
+        a, b = self._params_for(x.dtype)
         if out is None:
             out = np.empty(x.shape, dtype=x.dtype, order=order)
-        a, b = self._kernel_params()
         _kernels.elementwise_forward(self._kind, _flat(x, order), _flat(out, order), a, b,
                                      self._threads())
         return out
@@ -214,9 +231,9 @@ class _Elementwise(Activation):
             _check_out(out, x.shape, x.dtype, order)
         x = np.asarray(x, order=order)
         grad_output = np.asarray(grad_output, order=order)
+        a, b = self._params_for(x.dtype)
         if out is None:
             out = np.empty(x.shape, dtype=x.dtype, order=order)
-        a, b = self._kernel_params()
         _kernels.elementwise_backward(self._kind, _flat(x, order), _flat(grad_output, order),
                                       _flat(out, order), a, b, self._threads())
         return out
@@ -280,6 +297,7 @@ class LeakyReLU(_Elementwise):
         super().__init__(n_threads=n_threads)
         self.negative_slope = _check_real(negative_slope, "negative_slope")
         self._a = self.negative_slope
+        self._param_names = ("negative_slope",)
 
 
 class ELU(_Elementwise):
@@ -292,6 +310,7 @@ class ELU(_Elementwise):
         super().__init__(n_threads=n_threads)
         self.alpha = _check_real(alpha, "alpha")
         self._a = self.alpha
+        self._param_names = ("alpha",)
 
 
 class SELU(_Elementwise):
@@ -312,6 +331,7 @@ class Softplus(_Elementwise):
         self.beta = _check_real(beta, "beta", positive=True)
         self.threshold = _check_real(threshold, "threshold", allow_inf=True)
         self._a, self._b = self.beta, self.threshold
+        self._param_names = ("beta", "threshold")
 
 
 class GELU(_Elementwise):
@@ -339,6 +359,7 @@ class Swish(_Elementwise):
     def __init__(self, beta=1.0, learn_beta=False, *, n_threads=None):
         super().__init__(n_threads=n_threads)
         self.beta = _check_real(beta, "beta")
+        self._param_names = ("beta",)
         if not isinstance(learn_beta, (bool, np.bool_)):
             raise TypeError(f"learn_beta must be True or False, got {learn_beta!r}")
         self.learn_beta = bool(learn_beta)
@@ -469,8 +490,9 @@ class PReLU(_RowWise):
     def _slopes(self, n_features, dtype):
         """One slope per column in x's dtype (a shared slope is repeated)."""
         if self.params.size == 0 and self.num_parameters is None:
-            self.params = np.full(n_features, self.init, dtype=dtype)
-            self.grads = np.zeros(n_features, dtype=dtype)
+            # float64 whatever x's dtype, so that later float64 gradients keep their precision
+            self.params = np.full(n_features, self.init)
+            self.grads = np.zeros(n_features)
         if self.num_parameters == 1 and self.params.size == 1:
             return np.full(n_features, self.params[0], dtype=dtype)
         if self.params.size != n_features:
@@ -488,10 +510,6 @@ class PReLU(_RowWise):
     def backward(self, x, grad_output, out=None):
         x = _check_array(x, "x")
         grad_output = _check_like(grad_output, x, "grad_output", x.shape)
-        if out is not None and (np.may_share_memory(out, x)
-                                or np.may_share_memory(out, grad_output)):
-            raise ValueError("prelu backward cannot write out over x or grad_output: the "
-                             "kernel reads them for the slope gradient after writing out")
         slopes = self._slopes(x.shape[1], x.dtype)
         x, out = self._prepare(x, out, x.shape[1])
         n_blocks = -(-x.shape[0] // _kernels.rows_per_block(x.shape[1]))

@@ -142,7 +142,8 @@ cdef inline floating _relu(floating x) noexcept nogil:
 
 
 cdef inline floating _relu_grad(floating x, floating g) noexcept nogil:
-    return g if x > 0 else 0
+    # torch's threshold_backward: 0 where x <= 0 (so relu'(0) = 0), g elsewhere (also at NaN).
+    return 0 if x <= 0 else g
 
 
 cdef inline floating _leaky_relu(floating x, floating slope) noexcept nogil:
@@ -160,8 +161,9 @@ cdef inline floating _elu(floating x, floating alpha) noexcept nogil:
 
 
 cdef inline floating _elu_grad(floating x, floating g, floating alpha) noexcept nogil:
-    # torch's convention at 0: the derivative there is alpha (the x <= 0 branch).
-    return g if x > 0 else g * alpha * _exp(x)
+    # torch's elu_backward: the x <= 0 branch holds at 0 (derivative alpha); g elsewhere,
+    # also at NaN.
+    return g * alpha * _exp(x) if x <= 0 else g
 
 
 cdef inline floating _softplus(floating x, floating beta, floating threshold) noexcept nogil:
@@ -422,6 +424,12 @@ cdef void _softmax_backward(const floating[:, ::1] x, const floating[:, ::1] g,
         _softmax_grad_row(&x[i, 0], &g[i, 0], &dx[i, 0], n_cols)
 
 
+cdef inline bint _beats(floating v, floating best) noexcept nogil:
+    """v replaces best as a group's maximum: larger, or NaN (a NaN then stays, as in
+    torch.max, since nothing compares greater than NaN)."""
+    return v > best or v != v
+
+
 cdef inline void _maxout_row(const floating* x, floating* y, Py_ssize_t n_out,
                              Py_ssize_t pieces) noexcept nogil:
     # y[j] = max(x[j*pieces : (j+1)*pieces]).
@@ -430,7 +438,7 @@ cdef inline void _maxout_row(const floating* x, floating* y, Py_ssize_t n_out,
     for j in range(n_out):
         best = x[j * pieces]
         for p in range(1, pieces):
-            if x[j * pieces + p] > best:
+            if _beats(x[j * pieces + p], best):
                 best = x[j * pieces + p]
         y[j] = best
 
@@ -444,7 +452,7 @@ cdef inline void _maxout_grad_row(const floating* x, const floating* g, floating
         arg = 0
         best = x[j * pieces]
         for p in range(1, pieces):
-            if x[j * pieces + p] > best:
+            if _beats(x[j * pieces + p], best):
                 best = x[j * pieces + p]
                 arg = p
         for p in range(pieces):
@@ -484,14 +492,18 @@ cdef inline void _prelu_grad_rows(const floating* x, const floating* g, const fl
                                   floating* dx, double* weight_grad, Py_ssize_t n_rows,
                                   Py_ssize_t n) noexcept nogil:
     # dx = g where x > 0 else weight * g; weight_grad[j] += sum over the rows of
-    # (x > 0 ? 0 : x * g), accumulated in double.
+    # (x > 0 ? 0 : x * g), accumulated in double. x and g are read before dx is written, so
+    # dx may be x or g (in place).
     cdef Py_ssize_t i, j
+    cdef floating xij, gij
     for j in range(n):
         weight_grad[j] = 0
     for i in range(n_rows):
         for j in range(n):
-            dx[i * n + j] = _leaky_relu_grad(x[i * n + j], g[i * n + j], weight[j])
-            weight_grad[j] += 0 if x[i * n + j] > 0 else x[i * n + j] * g[i * n + j]
+            xij = x[i * n + j]
+            gij = g[i * n + j]
+            weight_grad[j] += 0 if xij > 0 else xij * gij
+            dx[i * n + j] = _leaky_relu_grad(xij, gij, weight[j])
 
 
 cdef void _prelu_forward(const floating[:, ::1] x, const floating[::1] weight,
