@@ -69,7 +69,7 @@ def demo(out=sys.stdout):
           f"{np.abs(Z - X @ W).max():.1e}", file=out)
     print("\nEach activation on Z (float32 timings; gradient check in float64: backward vs "
           "central differences)\n", file=out)
-    header = (f"{'activation':<22}{'out shape':>12}{'mean':>9}{'std':>8}{'zeros':>7}"
+    header = (f"{'activation':<32}{'out shape':>12}{'mean':>9}{'std':>8}{'zeros':>7}"
               f"{'fwd ms':>9}{'bwd ms':>9}{'grad rel. err':>15}")
     print(header, file=out)
     print("-" * len(header), file=out)
@@ -92,7 +92,7 @@ def demo(out=sys.stdout):
                 act64 = activations.get(name, **params)
                 check = f"{_gradient_check(act64, Z64, g.astype(np.float64), rng):.1e}"
         label = name + "".join(f" {k}={v}" for k, v in params.items())
-        print(f"{label:<22}{str(y.shape):>12}{y.mean():>9.3f}{y.std():>8.3f}"
+        print(f"{label:<32}{str(y.shape):>12}{y.mean():>9.3f}{y.std():>8.3f}"
               f"{np.mean(y == 0):>7.0%}{t_fwd * 1e3:>9.3f}{t_bwd * 1e3:>9.3f}{check:>15}",
               file=out)
     print("\nbinary_step has zero derivative almost everywhere: it cannot be trained by "

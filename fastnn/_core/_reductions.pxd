@@ -86,19 +86,3 @@ cdef inline double sum_squares(const floating* v, Py_ssize_t n) noexcept nogil:
         acc[0] += x * x
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 
-
-cdef inline double sum_lanes(const double* v, Py_ssize_t n) noexcept nogil:
-    """Sum of v[0:n] in a fixed order, as sum_squares: eight lane accumulators (lane j takes
-    the elements i with i % 8 == j, then the lanes are added pairwise). gcc keeps the lanes
-    in vector registers, so a buffer of per-element terms is summed at vector speed, and the
-    order depends on neither the thread count nor the vector width."""
-    cdef double acc[8]
-    cdef Py_ssize_t i, j, n8 = n - n % 8
-    for j in range(8):
-        acc[j] = 0
-    for i in range(0, n8, 8):
-        for j in range(8):
-            acc[j] += v[i + j]
-    for i in range(n8, n):
-        acc[0] += v[i]
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
