@@ -16,24 +16,10 @@ inputs up to the float's range: the comment at each function says how.
 """
 from cython.parallel cimport prange, threadid
 
+from fastnn._core._math cimport _clamp, _erfc, _exp, _expm1, _fabs, _log1p, _tanh
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
 from fastnn._core._reductions cimport dot_values, max_value, sum_partials, sum_values
 from fastnn._core._typedefs cimport floating
-
-cdef extern from "_simd_math.h" nogil:
-    float expf(float)
-    double exp(double)
-    float expm1f(float)
-    double expm1(double)
-    float log1pf(float)
-    double log1p(double)
-    float tanhf(float)
-    double tanh(double)
-    float erfcf(float)
-    double erfc(double)
-    float fabsf(float)
-    double fabs(double)
-
 
 cpdef enum Kind:
     BINARY_STEP = 0
@@ -56,56 +42,6 @@ cdef double SQRT_1_2 = 0.70710678118654752440084436210485      # 1/sqrt(2)
 cdef double INV_SQRT_2PI = 0.39894228040143267793994605993438  # 1/sqrt(2*pi)
 cdef double SQRT_2_PI = 0.79788456080286535587989211986876     # sqrt(2/pi)
 cdef double GELU_CUBIC = 0.044715
-
-
-# ---------------------------------------------------------------------------------------------
-# Type-generic maths: float calls the float function (expf, ...), double the double one.
-
-cdef inline floating _exp(floating x) noexcept nogil:
-    if floating is float:
-        return expf(x)
-    else:
-        return exp(x)
-
-
-cdef inline floating _expm1(floating x) noexcept nogil:
-    if floating is float:
-        return expm1f(x)
-    else:
-        return expm1(x)
-
-
-cdef inline floating _log1p(floating x) noexcept nogil:
-    if floating is float:
-        return log1pf(x)
-    else:
-        return log1p(x)
-
-
-cdef inline floating _tanh(floating x) noexcept nogil:
-    if floating is float:
-        return tanhf(x)
-    else:
-        return tanh(x)
-
-
-cdef inline floating _erfc(floating x) noexcept nogil:
-    if floating is float:
-        return erfcf(x)
-    else:
-        return erfc(x)
-
-
-cdef inline floating _fabs(floating x) noexcept nogil:
-    if floating is float:
-        return fabsf(x)
-    else:
-        return fabs(x)
-
-
-cdef inline floating _clamp(floating x, floating bound) noexcept nogil:
-    """x limited to [-bound, bound]; NaN stays NaN (both comparisons are false)."""
-    return bound if x > bound else (-bound if x < -bound else x)
 
 
 # ---------------------------------------------------------------------------------------------
