@@ -50,6 +50,7 @@ import warnings
 import numpy as np
 
 from fastnn._core import _dispatch
+from fastnn._registry import Registry
 from fastnn._core._openmp import effective_n_threads
 
 __all__ = ["Activation", "available", "get"]
@@ -526,20 +527,19 @@ class PReLU(_RowWise):
 # ---------------------------------------------------------------------------------------------
 # The registry.
 
-_REGISTRY = {}
+_REGISTRY = Registry("activation", Activation)
 for _cls, _aliases in [
     (BinaryStep, ()), (Identity, ("linear",)), (Sigmoid, ("logistic",)), (Tanh, ()),
     (ReLU, ()), (LeakyReLU, ()), (PReLU, ()), (ELU, ()), (SELU, ()), (Softplus, ()),
     (GELU, ()), (Swish, ("silu",)), (Softmax, ()), (Maxout, ()),
 ]:
-    for _name in (_cls.name,) + _aliases:
-        _REGISTRY[_name] = _cls
-del _cls, _aliases, _name
+    _REGISTRY.add(_cls, *_aliases)
+del _cls, _aliases
 
 
 def available():
     """Names (with aliases) accepted by ``get``."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.available()
 
 
 def get(name, **params):
@@ -549,18 +549,4 @@ def get(name, **params):
     Unknown names raise ValueError, unknown parameters TypeError, invalid values
     ValueError/TypeError, each naming the problem.
     """
-    if isinstance(name, Activation):
-        if params:
-            raise TypeError("parameters cannot be given with an Activation instance")
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"activation name must be a str, got {type(name).__name__}")
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown activation {name!r}; available: {', '.join(available())}")
-    cls = _REGISTRY[name]
-    accepted = list(inspect.signature(cls).parameters)
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise TypeError(f"activation {name!r} has no parameter {unknown[0]!r}; it accepts: "
-                        f"{', '.join(accepted)}")
-    return cls(**params)
+    return _REGISTRY.get(name, **params)

@@ -33,6 +33,8 @@ import numbers
 
 import numpy as np
 
+from fastnn._registry import Registry
+
 __all__ = ["Initializer", "available", "calculate_gain", "get", "sklearn_uniform"]
 
 
@@ -154,30 +156,20 @@ def sklearn_uniform(fan_in, fan_out, rng, activation, dtype=np.float64):
     return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
 
 
-_REGISTRY = {}
+_REGISTRY = Registry("initializer", Initializer)
 for _cls, _aliases in [(Zeros, ()), (GlorotUniform, ("xavier_uniform",)),
                        (GlorotNormal, ("xavier_normal",)), (HeUniform, ("kaiming_uniform",)),
                        (HeNormal, ("kaiming_normal",)), (LecunNormal, ())]:
-    for _name in (_cls.name,) + _aliases:
-        _REGISTRY[_name] = _cls
-del _cls, _aliases, _name
+    _REGISTRY.add(_cls, *_aliases)
+del _cls, _aliases
 
 
 def available():
     """Names (with aliases) accepted by ``get``."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.available()
 
 
 def get(name, **params):
     """The initializer called ``name`` (see the module docstring); an Initializer instance
     is returned as it is."""
-    if isinstance(name, Initializer):
-        if params:
-            raise TypeError("parameters cannot be given with an Initializer instance")
-        return name
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown initializer {name!r}; available: {', '.join(available())}")
-    try:
-        return _REGISTRY[name](**params)
-    except TypeError as exc:
-        raise TypeError(f"initializer {name!r}: {exc}") from None
+    return _REGISTRY.get(name, **params)
