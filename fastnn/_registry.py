@@ -50,6 +50,11 @@ class Registry:
         if unknown:
             raise TypeError(f"{self.kind} {name!r} has no {self.word} {unknown[0]!r}; it "
                             f"accepts: {', '.join(accepted)}")
+        missing = [p for p, spec in inspect.signature(cls).parameters.items()
+                   if spec.default is inspect.Parameter.empty and p not in params
+                   and spec.kind not in (spec.VAR_POSITIONAL, spec.VAR_KEYWORD)]
+        if missing:
+            raise TypeError(f"{self.kind} {name!r} needs {', '.join(missing)}")
         return cls(**params)
 
 

@@ -89,6 +89,7 @@ import numpy as np
 
 from fastnn._core import _dispatch
 from fastnn._core._openmp import effective_n_threads
+from fastnn._registry import Registry
 
 __all__ = [
     "Optimizer", "SGD", "Momentum", "Nesterov", "Adagrad", "RMSprop", "Adadelta", "Adam",
@@ -292,7 +293,7 @@ class Optimizer:
         missing = {"name", "hyper", "n_steps", "buffers", "scalars"} - set(state)
         if missing:
             raise ValueError(f"state is missing {sorted(missing)}; pass a state_dict()")
-        source = _REGISTRY.get(state["name"])
+        source = _REGISTRY[state["name"]] if state["name"] in _REGISTRY else None
         if source is None or source._algorithm != self._algorithm:
             raise ValueError(f"state of optimizer {state['name']!r} cannot be loaded into "
                              f"a {self.name!r} optimizer")
@@ -614,13 +615,15 @@ class NAdam(Optimizer):
 # ---------------------------------------------------------------------------------------------
 # The registry.
 
-_REGISTRY = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adadelta,
-                                       Adam, AMSGrad, AdamW, NAdam)}
+_REGISTRY = Registry("optimizer", Optimizer, word="hyper-parameter")
+for _cls in (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adadelta, Adam, AMSGrad, AdamW, NAdam):
+    _REGISTRY.add(_cls)
+del _cls
 
 
 def available():
     """Names accepted by ``get``."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.available()
 
 
 def get(name, **hyper):
@@ -630,21 +633,7 @@ def get(name, **hyper):
     Unknown names raise ValueError (listing the available ones), unknown hyper-parameters
     TypeError, invalid values ValueError, each naming the problem.
     """
-    if isinstance(name, Optimizer):
-        if hyper:
-            raise TypeError("hyper-parameters cannot be given with an Optimizer instance")
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"optimizer name must be a str, got {type(name).__name__}")
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown optimizer {name!r}; available: {', '.join(available())}")
-    cls = _REGISTRY[name]
-    accepted = list(inspect.signature(cls).parameters)
-    unknown = sorted(set(hyper) - set(accepted))
-    if unknown:
-        raise TypeError(f"optimizer {name!r} has no hyper-parameter {unknown[0]!r}; it "
-                        f"accepts: {', '.join(accepted)}")
-    return cls(**hyper)
+    return _REGISTRY.get(name, **hyper)
 
 
 # ---------------------------------------------------------------------------------------------

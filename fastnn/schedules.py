@@ -41,6 +41,8 @@ import bisect
 import math
 import numbers
 
+from fastnn._registry import Registry
+
 __all__ = ["Schedule", "Constant", "Step", "MultiStep", "Exponential", "Cosine",
            "CosineRestarts", "InvScaling", "Adaptive", "available", "get"]
 
@@ -311,13 +313,16 @@ class Adaptive(Schedule):
 # ---------------------------------------------------------------------------------------------
 # The registry.
 
-_REGISTRY = {cls.name: cls for cls in (Constant, Step, MultiStep, Exponential, Cosine,
-                                       CosineRestarts, InvScaling, Adaptive)}
+_REGISTRY = Registry("schedule", Schedule)
+for _cls in (Constant, Step, MultiStep, Exponential, Cosine,
+                                       CosineRestarts, InvScaling, Adaptive):
+    _REGISTRY.add(_cls)
+del _cls
 
 
 def available():
     """Names accepted by ``get``."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.available()
 
 
 def get(name, lr=None, **params):
@@ -327,27 +332,10 @@ def get(name, lr=None, **params):
     names raise ValueError (listing the available ones), unknown parameters TypeError,
     missing or invalid values TypeError/ValueError naming them.
     """
-    import inspect
-
     if isinstance(name, Schedule):
         if lr is not None or params:
             raise TypeError("lr and parameters cannot be given with a Schedule instance")
         return name
-    if not isinstance(name, str):
-        raise TypeError(f"schedule name must be a str, got {type(name).__name__}")
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown schedule {name!r}; available: {', '.join(available())}")
-    if lr is None:
+    if isinstance(name, str) and name in _REGISTRY and lr is None:
         raise TypeError(f"schedule {name!r} needs the initial learning rate lr")
-    cls = _REGISTRY[name]
-    signature = inspect.signature(cls)
-    accepted = [p for p in signature.parameters if p != "lr"]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise TypeError(f"schedule {name!r} has no parameter {unknown[0]!r}; it accepts: "
-                        f"{', '.join(accepted) or 'nothing besides lr'}")
-    missing = [p for p in accepted if signature.parameters[p].default is inspect._empty
-               and p not in params]
-    if missing:
-        raise TypeError(f"schedule {name!r} needs {', '.join(missing)}")
-    return cls(lr, **params)
+    return _REGISTRY.get(name, lr=lr, **params)
