@@ -5,7 +5,8 @@ optimizers, ...) wrap them in thin Python classes.
 """
 __version__ = "0.1.0.dev0"
 
-from fastnn import activations, initializers
+from fastnn import activations, initializers, losses, optimizers, schedules
 from fastnn._config import show_config
 
-__all__ = ["__version__", "activations", "initializers", "show_config"]
+__all__ = ["__version__", "activations", "initializers", "losses", "optimizers", "schedules",
+           "show_config"]

@@ -1,0 +1,133 @@
+"""Losses side by side: fastnn value+gradient vs the memory-copy floor vs PyTorch.
+
+fastnn's value_and_gradient reads y_true and y_pred once and writes the gradient once (value
+and gradient come from one fused pass), into a preallocated ``out`` as a training loop does.
+Its floor is the time numpy takes to stream the same bytes (copy_floor: reading y_true and
+y_pred, writing the gradient; integer labels count for their own bytes). PyTorch is timed on
+the loss forward plus its backward through autograd (torch.autograd.grad on a leaf tensor
+created once), with torch.set_num_threads set to the same thread count; losses torch does
+not have as one function (pseudo_huber, log_cosh, categorical_crossentropy, hinge, focal)
+are written from torch ops as a user would.
+
+All arrays are (n / 10, 10): ten outputs or classes per sample.
+"""
+import numpy as np
+
+from fastnn import losses
+from fastnn._bench._timing import (best_time, copy_floor, fmt_ms, fmt_ratio, import_torch,
+                                   print_table)
+
+N_OUTPUTS = 10
+
+CASES = [
+    # (name, params, kind of inputs)
+    ("mse", {}, "regression"),
+    ("mae", {}, "regression"),
+    ("huber", {}, "regression"),
+    ("pseudo_huber", {}, "regression"),
+    ("log_cosh", {}, "regression"),
+    ("poisson", {}, "counts"),
+    ("binary_crossentropy", {}, "binary_probabilities"),
+    ("sigmoid_crossentropy", {}, "binary_logits"),
+    ("hinge", {}, "binary_logits"),
+    ("focal", {}, "binary_logits"),
+    ("categorical_crossentropy", {}, "probabilities"),
+    ("kl_divergence", {}, "probabilities"),
+    ("sparse_categorical_crossentropy", {}, "labels_probabilities"),
+    ("softmax_crossentropy", {}, "labels_logits"),
+]
+
+
+def make_inputs(kind, n, dtype, rng):
+    """(y_true, y_pred) for a case, n elements of y_pred in (n / 10, 10)."""
+    shape = (n // N_OUTPUTS, N_OUTPUTS)
+    logits = (rng.standard_normal(shape, dtype=np.float32) * 2).astype(dtype)
+    if kind == "regression":
+        return rng.standard_normal(shape, dtype=np.float32).astype(dtype), logits
+    if kind == "counts":
+        return rng.poisson(2.0, shape).astype(dtype), logits
+    if kind == "binary_logits":
+        return rng.integers(0, 2, shape).astype(dtype), logits
+    if kind == "binary_probabilities":
+        return (rng.integers(0, 2, shape).astype(dtype),
+                rng.uniform(0.01, 0.99, shape).astype(dtype))
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    if kind == "probabilities":
+        targets = rng.uniform(0, 1, shape).astype(dtype)
+        return targets / targets.sum(axis=1, keepdims=True), probabilities
+    labels = rng.integers(0, N_OUTPUTS, shape[0])
+    return labels, (probabilities if kind == "labels_probabilities" else logits)
+
+
+def _torch_losses(torch):
+    F = torch.nn.functional
+
+    def focal(x, y, alpha=0.25, gamma=2.0):  # torchvision.ops.sigmoid_focal_loss
+        p = torch.sigmoid(x)
+        ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+        p_t = p * y + (1 - p) * (1 - y)
+        loss = ce * ((1 - p_t) ** gamma)
+        return ((alpha * y + (1 - alpha) * (1 - y)) * loss).mean()
+
+    return {
+        "mse": lambda x, y: F.mse_loss(x, y),
+        "mae": lambda x, y: F.l1_loss(x, y),
+        "huber": lambda x, y: F.huber_loss(x, y),
+        "pseudo_huber": lambda x, y: (torch.sqrt(1 + (x - y) ** 2) - 1).mean(),
+        "log_cosh": lambda x, y: torch.log(torch.cosh(x - y)).mean(),
+        "poisson": lambda x, y: F.poisson_nll_loss(x, y, log_input=True, full=False),
+        "binary_crossentropy": lambda x, y: F.binary_cross_entropy(x, y),
+        "sigmoid_crossentropy": lambda x, y: F.binary_cross_entropy_with_logits(x, y),
+        "hinge": lambda x, y: torch.clamp(1 - (2 * y - 1) * x, min=0).mean(),
+        "focal": focal,
+        "categorical_crossentropy": lambda x, y: -(y * torch.log(x)).sum(dim=1).mean(),
+        "kl_divergence": lambda x, y: F.kl_div(torch.log(x), y, reduction="batchmean"),
+        "sparse_categorical_crossentropy": lambda x, y: F.nll_loss(torch.log(x), y),
+        "softmax_crossentropy": lambda x, y: F.cross_entropy(x, y),
+    }
+
+
+def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
+    """Print value+gradient times of every loss on (n / 10, 10) arrays."""
+    torch = import_torch()
+    torch_losses = _torch_losses(torch) if torch is not None else {}
+    rng = np.random.default_rng(0)
+    header = ["loss", "dtype", "n", "thr", "v+g ms", "floor", "v+g/floor", "torch",
+              "torch/v+g"]
+    for n in sizes:
+        for dtype in dtypes:
+            itemsize = np.dtype(dtype).itemsize
+            inputs = {kind: make_inputs(kind, n, dtype, rng) for _, _, kind in CASES}
+            floors = {}
+            for kind, (y_true, y_pred) in inputs.items():
+                n_read = 1 + y_true.nbytes / (y_pred.size * itemsize)
+                floors[kind] = copy_floor(n_read, 1, y_pred.size, dtype)
+            rows = []
+            for n_threads in threads:
+                if torch is not None:
+                    torch.set_num_threads(n_threads)
+                for name, params, kind in CASES:
+                    y_true, y_pred = inputs[kind]
+                    loss = losses.get(name, n_threads=n_threads, **params)
+                    grad = np.empty_like(y_pred)
+                    t_fastnn = best_time(lambda: loss.value_and_gradient(y_true, y_pred,
+                                                                         out=grad))
+                    t_torch = None
+                    if name in torch_losses:
+                        leaf = torch.from_numpy(y_pred.copy()).requires_grad_(True)
+                        target = torch.from_numpy(y_true)
+
+                        def torch_step():
+                            value = torch_losses[name](leaf, target)
+                            torch.autograd.grad(value, leaf)
+
+                        t_torch = best_time(torch_step, repeat=5)
+                    floor = floors[kind]
+                    rows.append([name, dtype, f"{y_pred.size:.0e}", n_threads,
+                                 fmt_ms(t_fastnn), fmt_ms(floor), fmt_ratio(t_fastnn, floor),
+                                 fmt_ms(t_torch), fmt_ratio(t_torch, t_fastnn)])
+            print_table(rows, header, out)
+    if torch is None:
+        print("(PyTorch not installed: no torch columns. pip install torch==2.13.0 for the "
+              "CPU build.)", file=out)

@@ -1,0 +1,852 @@
+"""Value and gradient of every loss, computed together in one pass over the data.
+
+Three tiers, as in _activations.pyx:
+
+1. per-loss loops over a piece of at most PIECE elements (``_elementwise_piece``) or a group
+   of rows (``_softmax_group``, ``_sparse_group``): plain pointer loops, branch-free (selects
+   only), so that gcc vectorises them, calling the vector exp/log/expm1 of
+   _simd_math.h. Each loop writes the gradient and a buffer of per-element loss terms, which
+   sum_values adds in a fixed order;
+2. the block driver ``_run``: the rows are cut into blocks of about CHUNK_SIZE elements that
+   are shared out statically among the threads; each block writes its part of the gradient
+   and its partial sums into its own slot, and the slots are added in block order. Block
+   boundaries do not depend on the thread count, so value and gradient are bitwise
+   identical for 1, 2 or more threads;
+3. the cdef entry points ``loss_dense`` / ``loss_labels`` (declared in _losses.pxd, for the
+   network) and the def entry points ``dense`` / ``labels`` (for fastnn.losses).
+
+Reduction: the value is (sum of weighted loss terms) / normaliser, and the gradient is
+d value / d y_pred, i.e. each element's derivative times weight / normaliser. The
+normaliser is n_samples (or the sum of the sample weights) for the distribution losses
+(categorical, sparse, softmax cross-entropy, KL), times n_outputs for the element-wise ones;
+with a class weight, softmax cross-entropy divides by the sum over samples of sample weight
+times the class weight of the target (torch's CrossEntropyLoss). Everything is summed in
+double.
+
+float32 stays float32: every constant in a float expression is typed (Cython writes a
+literal 1 as the double 1.0, and C would then compute the whole expression in double, at
+half the vector width and with conversions).
+
+Invalid input values never raise here: each loop folds a check of its inputs into its loss
+terms (a term that is 0 for a valid element and NaN otherwise, or NaN propagation where that
+is guaranteed), so that invalid input makes the returned value NaN; fastnn.losses then
+finds and names the problem.
+"""
+from cython.parallel cimport prange
+from libc.float cimport DBL_EPSILON, FLT_EPSILON
+from libc.math cimport INFINITY, NAN
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+from fastnn._core._math cimport _exp, _expm1, _fabs, _log, _sqrt
+from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
+from fastnn._core._reductions cimport max_value, sum_values
+from fastnn._core._typedefs cimport floating
+
+# (range() needs a literal step to become a C loop: the loops over pieces and groups write
+# 1024, with a comment.)
+cdef enum:
+    # Elements per call of an element-wise loop: its loss terms, its intermediates and, for
+    # the value alone, its gradient go to stack buffers of this size, which stay in L1
+    # (at most about 72 kB of stack per thread, in float64).
+    PIECE = 1024
+    # Rows per call of a row-wise loop (same reason).
+    GROUP = 1024
+
+cdef double LOG2 = 0.69314718055994530941723212145818
+# BCELoss: log terms are clamped at -100 (torch), and the gradient's denominator
+# p (1 - p) at 1e-12 (torch's EPSILON in binary_cross_entropy_backward).
+cdef double BCE_LOG_MIN = -100.0
+cdef double BCE_GRAD_EPS = 9.999999960041972e-13  # float(1e-12), as torch uses it
+# Pseudo-Huber: beyond a = |r| / delta = 1e15, sqrt(1 + a^2) == a to within 1e-30 relative,
+# so it is taken as a; below, a^2 <= 1e30 does not overflow even in float32.
+cdef double PSEUDO_HUBER_BIG = 1e15
+
+# Weights of 1, used where no sample weight (or class weight) is given, so that weighted
+# and unweighted inputs go through the same loops (x * 1 == x exactly).
+cdef float ONES_F[CHUNK_SIZE]
+cdef double ONES_D[CHUNK_SIZE]
+cdef Py_ssize_t _i
+for _i in range(CHUNK_SIZE):
+    ONES_F[_i] = 1
+    ONES_D[_i] = 1
+
+
+cdef inline const floating* _ones(const floating* like) noexcept nogil:
+    if floating is float:
+        return ONES_F
+    else:
+        return ONES_D
+
+
+cdef inline floating _eps(floating x) noexcept nogil:
+    """Machine epsilon of x's type: the lower clip of probabilities that are logged."""
+    if floating is float:
+        return FLT_EPSILON
+    else:
+        return DBL_EPSILON
+
+
+cdef inline double _unit_check(floating v) noexcept nogil:
+    """0 for 0 <= v <= 1, NaN otherwise (NaN fails both comparisons, inf the second)."""
+    return 0.0 if (v >= <floating> 0) & (v <= <floating> 1) else NAN
+
+
+cdef inline Py_ssize_t _rows_per_block(Py_ssize_t n_cols) noexcept nogil:
+    """Rows per block: about CHUNK_SIZE elements, at least one row."""
+    return max(CHUNK_SIZE // max(n_cols, 1), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tier 1: element-wise losses. Loops over one piece of n <= PIECE elements:
+#   terms[i] = w[i] * loss(y_true[i], y_pred[i])   (+ 0, or NaN for an invalid element)
+#   g[i]     = gs * w[i] * d loss / d y_pred[i]
+# w holds the per-element weights (ONES without sample weights), gs = 1 / normaliser, cp the
+# per-element pos_weight of sigmoid cross-entropy (NULL: none). Returns the sum of the terms;
+# hinge also counts its 0 and -1 labels into counts[0] and counts[1].
+#
+# Speed: each call of a vector math function (libmvec) clobbers every vector register, so a
+# loop with two or three calls spends much of its time spilling and reloading its live
+# values. The transcendental losses are therefore split into one loop per call, passing
+# intermediates through L1-resident piece buffers (t1, t2, ...), then one loop that combines
+# them. Terms are kept in the dtype (a float32 term is rounded to float32, its own precision;
+# the sum is in double) except where a square could overflow float32 (mse, mae, huber,
+# pseudo_huber: double terms).
+
+cdef inline floating _valid(bint ok, floating like) noexcept nogil:
+    """0 for a valid element, NaN otherwise (added to its loss term), in like's type."""
+    return <floating> 0 if ok else <floating> NAN
+
+
+cdef inline bint _in_unit(floating v) noexcept nogil:
+    """0 <= v <= 1 (false for NaN)."""
+    return (v >= <floating> 0) & (v <= <floating> 1)
+
+
+cdef inline floating _log1p_from_log(floating e, floating log_u, floating inv_u) noexcept nogil:
+    """log1p(e) for e >= 0 from log_u = log(u) and inv_u = 1 / u, u = fl(1 + e).
+
+    The rounding error of u is d = (u - 1) - e, computed exactly (u - 1 is exact by
+    Sterbenz, and the error of a sum 1 + e with e <= 1 is representable), and
+    log(1 + e) = log(u - d) = log(u) - d / u to first order in d / u <= eps: as accurate as
+    log1p, with a plain log (much cheaper in libmvec). For tiny e, u = 1 and the result is e.
+    """
+    cdef floating one = 1
+    return log_u - (((one + e) - one) - e) * inv_u
+
+
+cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating* yp,
+                               floating* g, const floating* w, const floating* cp,
+                               Py_ssize_t n, double gs, double p0, double p1,
+                               double* counts) noexcept nogil:
+    cdef floating terms[PIECE]
+    cdef double dterms[PIECE]
+    cdef floating t1[PIECE]
+    cdef floating t2[PIECE]
+    cdef floating t3[PIECE]
+    cdef floating t4[PIECE]
+    cdef Py_ssize_t i
+    cdef int n_zero = 0, n_minus = 0
+    cdef double dr, ad, dd = p0
+    cdef floating gsf = <floating> gs, eps = _eps(<floating> 0)
+    cdef floating y, x, r, a, h, e, u, em, s, sc, inv, c, pw, q, qg, qg1, ce, at, m, lp, lq, sp
+    cdef floating delta = <floating> p0, inv_delta = <floating> (1.0 / p0) if p0 > 0 else 0
+    cdef floating alpha = <floating> p0, gamma = <floating> p1
+    cdef floating log2 = <floating> LOG2
+    cdef bint balanced = p0 >= 0
+    # Constants of the dtype: Cython writes a literal 1 as the double 1.0, which would turn
+    # float32 arithmetic into double arithmetic (half the vector width, plus conversions).
+    cdef floating zero = 0, one = 1, two = 2
+
+    if kind == MSE:
+        # r and r^2 in double: a float32 residual of 1e30 has a finite square (1e60).
+        for i in range(n):
+            dr = <double> yp[i] - <double> yt[i]
+            dterms[i] = w[i] * (dr * dr)
+            g[i] = <floating> ((2 * gs * w[i]) * dr)
+        return sum_values(dterms, n)
+    if kind == MAE:
+        # d|r|/dr = sign(r), 0 at r = 0 (torch's L1Loss).
+        for i in range(n):
+            dr = <double> yp[i] - <double> yt[i]
+            dterms[i] = w[i] * _fabs(dr)
+            g[i] = (gsf * w[i]) * (one if dr > 0 else (-one if dr < 0 else zero))
+        return sum_values(dterms, n)
+    if kind == HUBER:
+        # torch HuberLoss: r^2 / 2 for |r| < delta, delta (|r| - delta / 2) beyond; the
+        # gradient is r clipped to [-delta, delta]. In double, like MSE.
+        for i in range(n):
+            dr = <double> yp[i] - <double> yt[i]
+            ad = _fabs(dr)
+            dterms[i] = w[i] * (0.5 * dr * dr if ad < dd else dd * (ad - 0.5 * dd))
+            g[i] = <floating> ((gs * w[i]) * (dd if dr > dd else (-dd if dr < -dd else dr)))
+        return sum_values(dterms, n)
+    if kind == PSEUDO_HUBER:
+        # delta^2 (sqrt(1 + a^2) - 1) with a = |r| / delta, written as
+        # delta |r| a / (h + 1), h = sqrt(1 + a^2): no cancellation for small a (it is
+        # r^2 / 2 there) and no overflow for large a, where h is taken as a (hypot-style:
+        # a^2 is only formed below PSEUDO_HUBER_BIG). Gradient r / h, which tends to
+        # +-delta. The last product is in double so that delta |r| may exceed float32.
+        for i in range(n):
+            r = yp[i] - yt[i]
+            a = _fabs(r) * inv_delta
+            h = a if a > <floating> PSEUDO_HUBER_BIG else _sqrt(one + a * a)
+            dterms[i] = w[i] * (<double> delta * <double> (_fabs(r) * (a / (h + one))))
+            g[i] = (gsf * w[i]) * (r / h)
+        return sum_values(dterms, n)
+
+    if kind == LOG_COSH:
+        # log cosh r = |r| + log1p(exp(-2|r|)) - log 2, which never overflows (the naive
+        # log(cosh r) does beyond |r| ~ 89 in float32). With em = expm1(-2|r|) in (-1, 0],
+        # log1p(exp(-2|r|)) = log(2 + em), and the gradient tanh(r) = sign(r) (-em / (2 + em))
+        # comes from the same expm1 (no cancellation for small r). Each term has an absolute
+        # error of a few eps (relative error grows as |r| -> 0, where the value is r^2 / 2).
+        for i in range(n):
+            t1[i] = _expm1(-two * _fabs(yp[i] - yt[i]))
+        for i in range(n):
+            t2[i] = _log(two + t1[i])
+        for i in range(n):
+            r = yp[i] - yt[i]
+            em = t1[i]
+            terms[i] = w[i] * ((_fabs(r) + t2[i]) - log2)
+            s = -em / (two + em)
+            g[i] = (gsf * w[i]) * (s if r >= zero else -s)
+    elif kind == POISSON:
+        # torch PoissonNLLLoss(log_input=True, full=False): exp(x) - y x, gradient
+        # exp(x) - y. exp(x) overflows beyond x = 88.7 (float32) / 709.8 (float64): the
+        # value is then genuinely +inf, as in torch. Counts y must be >= 0.
+        for i in range(n):
+            x = yp[i]
+            y = yt[i]
+            e = _exp(x)
+            terms[i] = w[i] * (e - y * x) + _valid(y >= zero, y)
+            g[i] = (gsf * w[i]) * (e - y)
+    elif kind == BINARY_CE:
+        # torch BCELoss: -(y log p + (1 - y) log(1 - p)) with both logs clamped at >= -100,
+        # so p = 0 or 1 gives a finite value (100 per wrong certain prediction). The
+        # gradient is torch's (p - y) / max(p (1 - p), 1e-12): exact wherever
+        # p (1 - p) >= 1e-12, bounded elsewhere. log(1 - p) keeps log1p's precision for
+        # small p as in _log1p_from_log: u = fl(1 - p) is off by d = (u - 1) + p (exact),
+        # and log(1 - p) = log(u) - d / u, with 1 / u = p / max(p u, 1e-12) taken from the
+        # gradient's division (where p u < 1e-12, either p < 1e-12 and u = 1, or p > 1/2 and
+        # d = 0, so 1 stands in for 1 / u). The clamps let NaN through (NaN < -100 is
+        # false), so a p outside [0, 1] (NaN logs) makes the term NaN; y is checked too.
+        for i in range(n):
+            t1[i] = _log(yp[i])
+        for i in range(n):
+            t2[i] = _log(one - yp[i])
+        for i in range(n):
+            x = yp[i]
+            y = yt[i]
+            u = one - x
+            h = x * u
+            a = <floating> BCE_GRAD_EPS
+            inv = one / (h if h >= a else a)
+            lp = t1[i]
+            lp = <floating> BCE_LOG_MIN if lp < <floating> BCE_LOG_MIN else lp
+            lq = t2[i] - ((u - one) + x) * (x * inv if h >= a else one)
+            lq = <floating> BCE_LOG_MIN if lq < <floating> BCE_LOG_MIN else lq
+            terms[i] = w[i] * (-(y * lp + (one - y) * lq)) + _valid(_in_unit(y), y)
+            g[i] = (gsf * w[i]) * ((x - y) * inv)
+    elif kind == SIGMOID_CE or kind == FOCAL:
+        # e = exp(-|x|) <= 1 never overflows, so logits of +-1e4 give finite values, and
+        # softplus(-|x|) = log1p(e) comes from log(1 + e) (see _log1p_from_log). The sigmoid
+        # and its complement come from the same e without cancellation:
+        # s = 1 / (1 + e), 1 - s = e / (1 + e) for x >= 0, and the other way round below.
+        for i in range(n):
+            t1[i] = _exp(-_fabs(yp[i]))
+        for i in range(n):
+            t2[i] = _log(one + t1[i])
+        if kind == SIGMOID_CE:
+            # torch BCEWithLogitsLoss: (1 - y) x + c (log1p(exp(-|x|)) + max(-x, 0)) with
+            # c = 1 + (pos_weight - 1) y; gradient c sigmoid(x) - pos_weight y.
+            if cp == NULL:
+                for i in range(n):
+                    x = yp[i]
+                    y = yt[i]
+                    e = t1[i]
+                    inv = one / (one + e)
+                    sp = _log1p_from_log(e, t2[i], inv)
+                    terms[i] = (w[i] * ((one - y) * x + (sp + (zero if x > zero else -x)))
+                                + _valid(_in_unit(y), y) + (x - x))
+                    s = (one if x >= zero else e) * inv
+                    g[i] = (gsf * w[i]) * (s - y)
+            else:
+                for i in range(n):
+                    x = yp[i]
+                    y = yt[i]
+                    pw = cp[i]
+                    c = one + (pw - one) * y
+                    e = t1[i]
+                    inv = one / (one + e)
+                    sp = _log1p_from_log(e, t2[i], inv)
+                    terms[i] = (w[i] * ((one - y) * x + c * (sp + (zero if x > zero else -x)))
+                                + _valid(_in_unit(y), y) + (x - x))
+                    s = (one if x >= zero else e) * inv
+                    g[i] = (gsf * w[i]) * (c * s - pw * y)
+        elif gamma == 2:
+            # torchvision sigmoid_focal_loss: alpha_t ce (1 - p_t)^gamma with ce the
+            # BCE-with-logits term and q = 1 - p_t = s (1 - y) + (1 - s) y (no cancellation).
+            # d/dx = alpha_t ((s - y) q^gamma + ce gamma q^(gamma-1) s (1 - s) (1 - 2y)),
+            # here with gamma = 2: q^2 and 2 q.
+            for i in range(n):
+                x = yp[i]
+                y = yt[i]
+                e = t1[i]
+                inv = one / (one + e)
+                s = (one if x >= zero else e) * inv
+                sc = (e if x >= zero else one) * inv
+                ce = (one - y) * x + (_log1p_from_log(e, t2[i], inv) + (zero if x > zero else -x))
+                q = s * (one - y) + sc * y
+                at = alpha * y + (one - alpha) * (one - y) if balanced else one
+                terms[i] = (w[i] * (at * ce * (q * q))
+                            + _valid(_in_unit(y), y) + (x - x))
+                g[i] = (gsf * w[i]) * (at * ((s - y) * (q * q)
+                                             + ce * two * q * s * sc * (one - two * y)))
+        else:
+            # Any gamma >= 0: q^gamma = exp(gamma log q) for q > 0; 0^gamma is 1 for
+            # gamma = 0, else 0. q^(gamma-1) s (1 - s) is bounded (q = 0 only where
+            # s (1 - s) = 0) and taken as 0 at q = 0. ce goes to t2, q to t3, q^gamma to t4.
+            for i in range(n):
+                x = yp[i]
+                y = yt[i]
+                e = t1[i]
+                inv = one / (one + e)
+                t2[i] = ((one - y) * x
+                         + (_log1p_from_log(e, t2[i], inv) + (zero if x > zero else -x)))
+                t3[i] = (((one if x >= zero else e) * inv) * (one - y)
+                         + ((e if x >= zero else one) * inv) * y)
+            for i in range(n):
+                t4[i] = _log(t3[i])
+            for i in range(n):
+                t4[i] = _exp(gamma * t4[i])
+            for i in range(n):
+                x = yp[i]
+                y = yt[i]
+                e = t1[i]
+                inv = one / (one + e)
+                s = (one if x >= zero else e) * inv
+                sc = (e if x >= zero else one) * inv
+                q = t3[i]
+                ce = t2[i]
+                qg = t4[i] if q > zero else (one if gamma == zero else zero)
+                qg1 = qg / q if q > zero else zero
+                at = alpha * y + (one - alpha) * (one - y) if balanced else one
+                terms[i] = (w[i] * (at * ce * qg)
+                            + _valid(_in_unit(y), y) + (x - x))
+                g[i] = (gsf * w[i]) * (at * ((s - y) * qg
+                                             + ce * gamma * qg1 * s * sc * (one - two * y)))
+    elif kind == HINGE:
+        # Keras hinge: max(1 - y s, 0) with labels 0 mapped to -1 (labels in {0, 1} or
+        # {-1, 1}; the caller makes the value NaN when a call mixes 0 and -1, from the
+        # counts). Gradient -y where the margin is positive, 0 elsewhere (and at the kink).
+        # Written with 0/1 factors rather than selects, which gcc vectorises here.
+        for i in range(n):
+            x = yp[i]
+            y = yt[i]
+            c = y - <floating> (y == zero)
+            m = one - c * x
+            h = <floating> (m > zero)
+            terms[i] = (w[i] * (m * h)
+                        + _valid((y == one) | (y == -one) | (y == zero), y) + (x - x))
+            g[i] = -(gsf * w[i]) * c * h
+        for i in range(n):
+            n_zero += yt[i] == zero
+            n_minus += yt[i] == -one
+        counts[0] += n_zero
+        counts[1] += n_minus
+    elif kind == CATEGORICAL_CE:
+        # -y log p with p clipped to [eps, 1] (eps = the dtype's machine epsilon) so that
+        # p = 0 gives a finite term; gradient -y / max(p, eps), i.e. the unclipped
+        # derivative with a bounded denominator (as torch's BCELoss gradient).
+        for i in range(n):
+            x = yp[i]
+            y = yt[i]
+            q = x if x > eps else eps
+            terms[i] = w[i] * (-y * _log(q)) + _valid(_in_unit(y) & _in_unit(x), y)
+            g[i] = (gsf * w[i]) * (-y / q)
+    elif kind == KL_DIVERGENCE:
+        # p log(p / q) with q clipped to [eps, 1] and 0 log 0 = 0 (torch's convention
+        # for the target); log of the ratio (<= 1 / eps) rather than a difference of logs:
+        # one log per element, and exact 0 for p == q. Gradient -p / max(q, eps).
+        for i in range(n):
+            x = yp[i]
+            y = yt[i]
+            inv = one / (x if x > eps else eps)
+            terms[i] = (w[i] * (y * _log(y * inv) if y > zero else zero)
+                        + _valid(_in_unit(y) & _in_unit(x), y))
+            g[i] = (gsf * w[i]) * (-y * inv)
+    return sum_values(terms, n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tier 1: row-wise losses over a group of nr <= GROUP rows starting at row r0.
+
+cdef inline floating _row_max(const floating* x, Py_ssize_t K) noexcept nogil:
+    """max(x[0:K]) for K >= 1: max_value's eight lanes for long rows; for short rows two
+    interleaved compare chains (the latency of one chain per row, not the compares, is
+    what a short row costs)."""
+    cdef floating h0 = x[0], h1 = x[K - 1]
+    cdef Py_ssize_t j = 1
+    if K >= 16:
+        return max_value(x, K)
+    while j + 1 < K:
+        h0 = x[j] if x[j] > h0 else h0
+        h1 = x[j + 1] if x[j + 1] > h1 else h1
+        j += 2
+    if j < K:
+        h0 = x[j] if x[j] > h0 else h0
+    return h1 if h1 > h0 else h0
+
+
+cdef double _softmax_group(const int64_t* labels, const floating* yt, const floating* yp,
+                           floating* g, Py_ssize_t r0, Py_ssize_t nr, Py_ssize_t K,
+                           const floating* sw, const floating* cw, double gs) noexcept nogil:
+    """Softmax cross-entropy of rows r0 ... r0 + nr - 1, K <= CHUNK_SIZE classes.
+
+    labels (n_samples) or yt (dense targets, one-hot or probabilities) is NULL. sw points at
+    the group's first sample weight, cw at the class weights; both are ONES when not given.
+    With gradient (g not NULL) the exponentials are computed in place in g; for the value
+    alone, in a stack buffer (nr * K <= CHUNK_SIZE).
+
+    Stability: z = x - max(x) <= 0 per row, so exp(z) <= 1 never overflows and the row
+    sum S is >= 1 (the maximum contributes exactly 1): log S never sees 0, and
+    -log softmax_j = (max - x_j) + log S is a sum of two non-negative numbers, without
+    cancellation. Logits of +-1e4 give finite values.
+    """
+    cdef floating stack_buffer[CHUNK_SIZE]
+    cdef floating row_max[GROUP]
+    cdef floating log_sum[GROUP]
+    cdef floating inv_sum[GROUP]
+    cdef double terms[GROUP]
+    cdef const floating* x = yp + r0 * K
+    cdef const floating* xr
+    cdef const floating* tr
+    cdef floating* buf = (g + r0 * K) if g != NULL else stack_buffer
+    cdef floating* br
+    cdef floating hi, v, f, gw, cj
+    cdef double total, dsum
+    cdef Py_ssize_t r, j, idx, n_elements = nr * K
+    cdef int64_t lab
+    cdef bint ok
+    cdef int n_bad = 0
+
+    # 1. Row maxima; z = x - max into the buffer. The input check is a separate count of
+    # the non-finite logits (x - x is NaN for inf and NaN), vectorised over the group.
+    for j in range(n_elements):
+        n_bad += not (x[j] - x[j] == <floating> 0)
+    for r in range(nr):
+        row_max[r] = _row_max(x + r * K, K)
+        terms[r] = 0
+    for r in range(nr):
+        xr = x + r * K
+        br = buf + r * K
+        hi = row_max[r]
+        for j in range(K):
+            br[j] = xr[j] - hi
+    # 2. All the exponentials of the group in one vectorised loop (short rows would
+    # otherwise run mostly in the scalar remainder of a per-row loop).
+    for j in range(n_elements):
+        buf[j] = _exp(buf[j])
+    # 3. Row sums (in double), their logs and inverses, vectorised over the rows.
+    for r in range(nr):
+        log_sum[r] = <floating> sum_values(buf + r * K, K)
+    for r in range(nr):
+        inv_sum[r] = <floating> 1 / log_sum[r]
+        log_sum[r] = _log(log_sum[r])
+    # 4. Loss and gradient of each row: gs c (softmax - target).
+    if labels != NULL:
+        for r in range(nr):
+            lab = labels[r0 + r]
+            ok = (lab >= 0) & (lab < K)
+            idx = lab if ok else 0
+            gw = sw[r] * cw[idx]
+            terms[r] += (<double> gw * <double> ((row_max[r] - x[r * K + idx]) + log_sum[r])
+                         + (0.0 if ok else NAN))
+            if g != NULL:
+                br = buf + r * K
+                f = <floating> gs * gw
+                v = f * inv_sum[r]
+                for j in range(K):
+                    br[j] = br[j] * v
+                br[idx] -= f
+    else:
+        for r in range(nr):
+            xr = x + r * K
+            tr = yt + (r0 + r) * K
+            # sum_j c_j (-log softmax_j) = sum_j c_j (max - x_j) + C log S, c_j = w_j t_j;
+            # the target check (t in [0, 1]) rides on the same sum.
+            total = 0
+            dsum = 0
+            for j in range(K):
+                cj = tr[j] * cw[j]
+                total += cj
+                dsum += cj * (row_max[r] - xr[j]) + _unit_check(tr[j])
+            terms[r] += sw[r] * (dsum + total * <double> log_sum[r])
+            if g != NULL:
+                br = buf + r * K
+                f = <floating> gs * sw[r]
+                v = f * <floating> total * inv_sum[r]
+                for j in range(K):
+                    br[j] = br[j] * v - f * (tr[j] * cw[j])
+    return sum_values(terms, nr) + (NAN if n_bad > 0 else 0.0)
+
+
+cdef double _softmax_row_large(const int64_t* labels, const floating* yt, const floating* yp,
+                               floating* g, Py_ssize_t row, Py_ssize_t K,
+                               const floating* sw, const floating* cw,
+                               double gs) noexcept nogil:
+    """Softmax cross-entropy of one row with K > CHUNK_SIZE classes, in pieces of PIECE
+    elements (the value alone needs no buffer of K elements). Same maths as
+    _softmax_group; sw and cw may be NULL here."""
+    cdef floating piece[PIECE]
+    cdef const floating* x = yp + row * K
+    cdef const floating* t = (yt + row * K) if yt != NULL else NULL
+    cdef floating* gr = (g + row * K) if g != NULL else NULL
+    cdef floating hi = max_value(x, K), log_s, inv_s, f, v, cj
+    cdef double s = 0, total = 0, dsum = 0, term, wr = 1.0 if sw == NULL else sw[row]
+    cdef Py_ssize_t j, start, m, idx = 0
+    cdef int64_t lab
+    cdef bint ok = True
+    cdef int n_bad = 0
+    for j in range(K):  # the input check, as in _softmax_group
+        n_bad += not (x[j] - x[j] == <floating> 0)
+    term = NAN if n_bad > 0 else 0.0
+    for start in range(0, K, 1024):  # PIECE
+        m = min(<Py_ssize_t> PIECE, K - start)
+        if gr != NULL:
+            for j in range(m):
+                gr[start + j] = _exp(x[start + j] - hi)
+            s += sum_values(gr + start, m)
+        else:
+            for j in range(m):
+                piece[j] = _exp(x[start + j] - hi)
+            s += sum_values(piece, m)
+    log_s = _log(<floating> s)
+    inv_s = <floating> 1 / <floating> s
+    if labels != NULL:
+        lab = labels[row]
+        ok = (lab >= 0) & (lab < K)
+        idx = lab if ok else 0
+        wr *= 1.0 if cw == NULL else cw[idx]
+        term += wr * <double> ((hi - x[idx]) + log_s) + (0.0 if ok else NAN)
+        if gr != NULL:
+            f = <floating> (gs * wr)
+            v = f * inv_s
+            for j in range(K):
+                gr[j] = gr[j] * v
+            gr[idx] -= f
+    else:
+        for j in range(K):
+            cj = t[j] * (<floating> 1 if cw == NULL else cw[j])
+            total += cj
+            dsum += cj * (hi - x[j]) + _unit_check(t[j])
+        term += wr * (dsum + total * <double> log_s)
+        if gr != NULL:
+            f = <floating> (gs * wr)
+            v = f * <floating> total * inv_s
+            for j in range(K):
+                gr[j] = gr[j] * v - f * (t[j] * (<floating> 1 if cw == NULL else cw[j]))
+    return term
+
+
+cdef double _sparse_group(const int64_t* labels, const floating* yp, floating* g,
+                          Py_ssize_t r0, Py_ssize_t nr, Py_ssize_t K, const floating* sw,
+                          double gs) noexcept nogil:
+    """Sparse categorical cross-entropy of rows r0 ... r0 + nr - 1: -log p[label] with p
+    clipped to [eps, 1] (eps = the dtype's machine epsilon), gradient -1 / max(p, eps) at
+    the label and 0 elsewhere. Every probability of the rows is checked to be in [0, 1].
+    sw points at the group's first sample weight (ONES when not given)."""
+    cdef floating picked[GROUP]
+    cdef double terms[GROUP]
+    cdef const floating* p = yp + r0 * K
+    cdef floating* gr = (g + r0 * K) if g != NULL else NULL
+    cdef floating eps = _eps(<floating> 0), v
+    cdef Py_ssize_t r, j, idx, n_elements = nr * K
+    cdef int64_t lab
+    cdef bint ok
+    cdef int n_bad = 0
+    # The label's probability of each row (a gather; invalid labels read column 0).
+    for r in range(nr):
+        lab = labels[r0 + r]
+        ok = (lab >= 0) & (lab < K)
+        picked[r] = p[r * K + (lab if ok else 0)]
+        terms[r] = 0.0 if ok else NAN
+    # Loss and gradient value of each row, vectorised over the rows.
+    for r in range(nr):
+        v = picked[r] if picked[r] > eps else eps
+        terms[r] += sw[r] * <double> (-_log(v))
+        picked[r] = -(<floating> gs * sw[r]) / v
+    # Check every probability; zero the gradient rows and put each row's value at its label.
+    if gr != NULL:
+        for j in range(n_elements):
+            v = p[j]
+            n_bad += not _in_unit(v)
+            gr[j] = 0
+        for r in range(nr):
+            lab = labels[r0 + r]
+            idx = lab if (lab >= 0) & (lab < K) else 0
+            gr[r * K + idx] = picked[r]
+    else:
+        for j in range(n_elements):
+            v = p[j]
+            n_bad += not _in_unit(v)
+    return sum_values(terms, nr) + (NAN if n_bad > 0 else 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tier 2: blocks of rows and the parallel driver.
+
+cdef void _elementwise_block(LossKind kind, const floating* yt, const floating* yp,
+                             floating* g, Py_ssize_t K, const floating* sw,
+                             const floating* cw, Py_ssize_t r0, Py_ssize_t r1, double gs,
+                             double p0, double p1, double* out) noexcept nogil:
+    """Rows r0 ... r1 - 1 of an element-wise loss, in pieces of PIECE elements. Sample
+    weights (one per row) and column parameters (one per column) are expanded to one per
+    element in stack buffers, so every loss has one loop for all cases.
+    out[0] = sum of the terms; out[1], out[2] = hinge's counts."""
+    cdef floating weights[PIECE]
+    cdef floating columns[PIECE]
+    cdef floating grad_buffer[PIECE]
+    cdef const floating* w
+    cdef const floating* cp
+    cdef floating v
+    cdef double total = 0
+    cdef double counts[2]
+    cdef Py_ssize_t start, n, e, m, j, row, col
+    cdef Py_ssize_t e0 = r0 * K, e1 = r1 * K
+    counts[0] = 0
+    counts[1] = 0
+    for start in range(e0, e1, 1024):  # PIECE
+        n = min(<Py_ssize_t> PIECE, e1 - start)
+        if sw == NULL:
+            w = _ones(yp)
+        elif K == 1:
+            w = sw + start
+        else:
+            row = start // K
+            col = start % K
+            e = 0
+            while e < n:
+                m = min(K - col, n - e)
+                v = sw[row]
+                for j in range(m):
+                    weights[e + j] = v
+                e += m
+                row += 1
+                col = 0
+            w = weights
+        cp = NULL
+        if cw != NULL:
+            col = start % K
+            e = 0
+            while e < n:
+                m = min(K - col, n - e)
+                for j in range(m):
+                    columns[e + j] = cw[col + j]
+                e += m
+                col = 0
+            cp = columns
+        total += _elementwise_piece(kind, yt + start, yp + start,
+                                    (g + start) if g != NULL else grad_buffer, w, cp, n, gs,
+                                    p0, p1, counts)
+    out[0] = total
+    out[1] = counts[0]
+    out[2] = counts[1]
+
+
+cdef void _block(LossKind kind, const int64_t* labels, const floating* yt,
+                 const floating* yp, floating* g, Py_ssize_t K, const floating* sw,
+                 const floating* cw, Py_ssize_t r0, Py_ssize_t r1, double gs, double p0,
+                 double p1, double* out) noexcept nogil:
+    """One block of rows of any loss; writes its partial sums into out[0:3]."""
+    cdef double total = 0
+    cdef Py_ssize_t r
+    if kind <= KL_DIVERGENCE:
+        _elementwise_block(kind, yt, yp, g, K, sw, cw, r0, r1, gs, p0, p1, out)
+        return
+    if kind == SPARSE_CE:
+        for r in range(r0, r1, 1024):  # GROUP
+            total += _sparse_group(labels, yp, g, r, min(<Py_ssize_t> GROUP, r1 - r), K,
+                                   (sw + r) if sw != NULL else _ones(yp), gs)
+    elif K <= CHUNK_SIZE:
+        for r in range(r0, r1, 1024):  # GROUP
+            total += _softmax_group(labels if kind == SOFTMAX_CE_LABELS else NULL,
+                                    yt if kind == SOFTMAX_CE else NULL, yp, g, r,
+                                    min(<Py_ssize_t> GROUP, r1 - r), K,
+                                    (sw + r) if sw != NULL else _ones(yp),
+                                    cw if cw != NULL else _ones(yp), gs)
+    else:
+        for r in range(r0, r1):
+            total += _softmax_row_large(labels if kind == SOFTMAX_CE_LABELS else NULL,
+                                        yt if kind == SOFTMAX_CE else NULL, yp, g, r, K, sw,
+                                        cw, gs)
+    out[0] = total
+    out[1] = 0
+    out[2] = 0
+
+
+cdef double _normaliser_block(LossKind kind, const int64_t* labels, const floating* yt,
+                              Py_ssize_t K, const floating* sw, const floating* cw,
+                              Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Sum over rows r0 ... r1 - 1 of sample weight (1 without) times, for class-weighted
+    softmax cross-entropy, the class weight of the target (sum_j w_j t_j for dense
+    targets). NaN for a negative or non-finite sample weight or an invalid label."""
+    cdef double terms[GROUP]
+    cdef double total = 0, c
+    cdef floating v
+    cdef Py_ssize_t r, j, g0, nr
+    cdef int64_t lab
+    for g0 in range(r0, r1, 1024):  # GROUP
+        nr = min(<Py_ssize_t> GROUP, r1 - g0)
+        if sw != NULL:
+            for r in range(nr):
+                v = sw[g0 + r]
+                terms[r] = <double> v + (<double> (v - v) if v >= <floating> 0 else NAN)
+        else:
+            for r in range(nr):
+                terms[r] = 1
+        if cw != NULL and kind == SOFTMAX_CE_LABELS:
+            for r in range(nr):
+                lab = labels[g0 + r]
+                terms[r] *= cw[lab] if (lab >= 0) & (lab < K) else NAN
+        elif cw != NULL and kind == SOFTMAX_CE:
+            for r in range(nr):
+                c = 0
+                for j in range(K):
+                    c += yt[(g0 + r) * K + j] * cw[j]
+                terms[r] *= c
+        total += sum_values(terms, nr)
+    return total
+
+
+cdef double _run(LossKind kind, const int64_t* labels, const floating* yt,
+                 const floating* yp, floating* g, Py_ssize_t N, Py_ssize_t K,
+                 const floating* sw, const floating* cw, double p0, double p1,
+                 int n_threads) noexcept nogil:
+    """Value of the loss (NaN for invalid input), and its gradient into g if not NULL."""
+    cdef Py_ssize_t R = _rows_per_block(K)
+    cdef Py_ssize_t n_blocks = (N + R - 1) // R
+    cdef Py_ssize_t b
+    cdef bint parallel = n_threads > 1 and N * K >= PARALLEL_MIN_SIZE
+    cdef bint class_weighted = cw != NULL and (kind == SOFTMAX_CE or kind == SOFTMAX_CE_LABELS)
+    cdef double norm = 0, total = 0, n_zero = 0, n_minus = 0, gs
+    cdef double one_block[3]
+    cdef double* partials
+    if N <= 0 or K <= 0:
+        return NAN
+    # One slot of three sums per block, added in block order after the parallel loop. If
+    # the allocation fails, the blocks run in order on this thread and are added as they
+    # come: the same sums in the same order, so the same result.
+    partials = <double*> malloc(3 * n_blocks * sizeof(double))
+
+    # The normaliser: n_samples, or the total (sample x class) weight.
+    if sw == NULL and not class_weighted:
+        norm = <double> N
+    elif partials != NULL:
+        for b in prange(n_blocks, schedule="static", num_threads=n_threads,
+                        use_threads_if=parallel):
+            partials[b] = _normaliser_block(kind, labels, yt, K, sw, cw, b * R,
+                                            min(N, (b + 1) * R))
+        for b in range(n_blocks):
+            norm += partials[b]
+    else:
+        for b in range(n_blocks):
+            norm += _normaliser_block(kind, labels, yt, K, sw, cw, b * R, min(N, (b + 1) * R))
+    if kind <= FOCAL:
+        norm *= K  # element-wise: the mean over outputs too
+    if not (norm > 0 and norm < INFINITY):  # NaN (invalid weight or label), 0, or inf
+        free(partials)
+        return NAN
+    gs = 1.0 / norm
+
+    if partials != NULL:
+        for b in prange(n_blocks, schedule="static", num_threads=n_threads,
+                        use_threads_if=parallel):
+            _block(kind, labels, yt, yp, g, K, sw, cw, b * R, min(N, (b + 1) * R), gs, p0,
+                   p1, &partials[3 * b])
+        for b in range(n_blocks):
+            total += partials[3 * b]
+            n_zero += partials[3 * b + 1]
+            n_minus += partials[3 * b + 2]
+        free(partials)
+    else:
+        for b in range(n_blocks):
+            _block(kind, labels, yt, yp, g, K, sw, cw, b * R, min(N, (b + 1) * R), gs, p0,
+                   p1, one_block)
+            total += one_block[0]
+            n_zero += one_block[1]
+            n_minus += one_block[2]
+    if kind == HINGE and n_zero > 0 and n_minus > 0:
+        return NAN  # labels mix the {0, 1} and {-1, 1} conventions
+    return total / norm
+
+
+# ---------------------------------------------------------------------------------------------
+# Tier 3: entry points.
+
+cdef double loss_dense(LossKind kind, const floating* y_true, const floating* y_pred,
+                       floating* grad, Py_ssize_t n_samples, Py_ssize_t n_outputs,
+                       const floating* sample_weight, const floating* column_weight,
+                       double p0, double p1, int n_threads) noexcept nogil:
+    if kind == SPARSE_CE or kind == SOFTMAX_CE_LABELS:
+        return NAN
+    return _run(kind, NULL, y_true, y_pred, grad, n_samples, n_outputs, sample_weight,
+                column_weight, p0, p1, n_threads)
+
+
+cdef double loss_labels(LossKind kind, const int64_t* labels, const floating* y_pred,
+                        floating* grad, Py_ssize_t n_samples, Py_ssize_t n_classes,
+                        const floating* sample_weight, const floating* column_weight,
+                        int n_threads) noexcept nogil:
+    if kind != SPARSE_CE and kind != SOFTMAX_CE_LABELS:
+        return NAN
+    return _run(kind, labels, NULL, y_pred, grad, n_samples, n_classes, sample_weight,
+                column_weight if kind == SOFTMAX_CE_LABELS else NULL, 0, 0, n_threads)
+
+
+def dense(LossKind kind, const floating[::1] y_true, const floating[::1] y_pred,
+          floating[::1] grad, Py_ssize_t n_samples, Py_ssize_t n_outputs,
+          const floating[::1] sample_weight, const floating[::1] column_weight, double p0,
+          double p1, int n_threads):
+    """Loss value; the gradient goes into grad unless grad is empty. The arrays are flat
+    views of validated buffers (see loss_dense); empty sample_weight / column_weight mean
+    none. Returns NaN for invalid input values."""
+    cdef double value
+    cdef floating* g = &grad[0] if grad.shape[0] > 0 else NULL
+    cdef const floating* sw = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef const floating* cw = &column_weight[0] if column_weight.shape[0] > 0 else NULL
+    if y_true.shape[0] != n_samples * n_outputs or y_pred.shape[0] != n_samples * n_outputs \
+            or (g != NULL and grad.shape[0] != n_samples * n_outputs) \
+            or (sw != NULL and sample_weight.shape[0] != n_samples) \
+            or (cw != NULL and column_weight.shape[0] != n_outputs) or n_samples * n_outputs == 0:
+        raise ValueError("inconsistent buffer sizes")  # fastnn.losses never gets here
+    with nogil:
+        value = loss_dense(kind, &y_true[0], &y_pred[0], g, n_samples, n_outputs, sw, cw,
+                           p0, p1, n_threads)
+    return value
+
+
+def labels(LossKind kind, const int64_t[::1] labels, const floating[::1] y_pred,
+           floating[::1] grad, Py_ssize_t n_samples, Py_ssize_t n_classes,
+           const floating[::1] sample_weight, const floating[::1] column_weight,
+           int n_threads):
+    """As dense, for integer labels (SPARSE_CE, SOFTMAX_CE_LABELS)."""
+    cdef double value
+    cdef floating* g = &grad[0] if grad.shape[0] > 0 else NULL
+    cdef const floating* sw = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
+    cdef const floating* cw = &column_weight[0] if column_weight.shape[0] > 0 else NULL
+    if labels.shape[0] != n_samples or y_pred.shape[0] != n_samples * n_classes \
+            or (g != NULL and grad.shape[0] != n_samples * n_classes) \
+            or (sw != NULL and sample_weight.shape[0] != n_samples) \
+            or (cw != NULL and column_weight.shape[0] != n_classes) or n_samples * n_classes == 0:
+        raise ValueError("inconsistent buffer sizes")  # fastnn.losses never gets here
+    with nogil:
+        value = loss_labels(kind, &labels[0], &y_pred[0], g, n_samples, n_classes, sw, cw,
+                            n_threads)
+    return value
+
+
+# Sizes the Python layer and the tests need.
+chunk_size = CHUNK_SIZE
+piece_size = PIECE
