@@ -49,7 +49,7 @@ cdef double GELU_CUBIC = 0.044715
 
 cdef inline floating _binary_step(floating x) noexcept nogil:
     # 1 for x >= 0, 0 for x < 0; NaN stays NaN.
-    return 1 if x >= 0 else (0 if x < 0 else x)
+    return <floating> 1 if x >= 0 else (<floating> 0 if x < 0 else x)
 
 
 cdef inline floating _binary_step_grad(floating x, floating g) noexcept nogil:
@@ -58,28 +58,28 @@ cdef inline floating _binary_step_grad(floating x, floating g) noexcept nogil:
 
 
 cdef inline floating _sigmoid(floating x) noexcept nogil:
-    # Stable without a branch: for x << 0, exp(-x) overflows to +inf and 1 / (1 + inf) is
+    # Stable without a branch: for x << 0, exp(-x) overflows to +inf and 1 / (<floating> 1 + inf) is
     # exactly 0; for x >> 0, exp(-x) underflows to 0 and the result is 1. Never inf/inf.
-    return 1 / (1 + _exp(-x))
+    return <floating> 1 / (<floating> 1 + _exp(-x))
 
 
 cdef inline floating _sigmoid_grad(floating x, floating g) noexcept nogil:
     cdef floating s = _sigmoid(x)
-    return g * s * (1 - s)
+    return g * s * (<floating> 1 - s)
 
 
 cdef inline floating _tanh_grad(floating x, floating g) noexcept nogil:
     cdef floating t = _tanh(x)
-    return g * (1 - t * t)
+    return g * (<floating> 1 - t * t)
 
 
 cdef inline floating _relu(floating x) noexcept nogil:
-    return 0 if x < 0 else x  # NaN stays NaN
+    return <floating> 0 if x < 0 else x  # NaN stays NaN
 
 
 cdef inline floating _relu_grad(floating x, floating g) noexcept nogil:
     # torch's threshold_backward: 0 where x <= 0 (so relu'(0) = 0), g elsewhere (also at NaN).
-    return 0 if x <= 0 else g
+    return <floating> 0 if x <= 0 else g
 
 
 cdef inline floating _leaky_relu(floating x, floating slope) noexcept nogil:
@@ -103,10 +103,10 @@ cdef inline floating _elu_grad(floating x, floating g, floating alpha) noexcept 
 
 
 cdef inline floating _softplus(floating x, floating beta, floating threshold) noexcept nogil:
-    # torch: x when beta * x > threshold, else log(1 + exp(beta * x)) / beta, computed as
+    # torch: x when beta * x > threshold, else log(<floating> 1 + exp(beta * x)) / beta, computed as
     # max(z, 0) + log1p(exp(-|z|)) so that exp never overflows whatever the threshold.
     cdef floating z = beta * x
-    cdef floating zpos = z if z > 0 else 0
+    cdef floating zpos = z if z > 0 else <floating> 0
     return x if z > threshold else (zpos + _log1p(_exp(-_fabs(z)))) / beta
 
 
@@ -131,12 +131,12 @@ cdef inline floating _gelu_grad(floating x, floating g) noexcept nogil:
 
 
 cdef inline floating _gelu_tanh(floating x) noexcept nogil:
-    # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). tanh is exactly +-1 for |x| >= 10 in
+    # 0.5 x (<floating> 1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). tanh is exactly +-1 for |x| >= 10 in
     # both precisions, so the cubic is evaluated on x clamped to [-10, 10]: same value,
     # and x^3 never overflows.
     cdef floating xc = _clamp(x, <floating> 10)
     cdef floating t = _tanh(<floating> SQRT_2_PI * (xc + <floating> GELU_CUBIC * xc * xc * xc))
-    return <floating> 0.5 * x * (1 + t)
+    return <floating> 0.5 * x * (<floating> 1 + t)
 
 
 cdef inline floating _gelu_tanh_grad(floating x, floating g) noexcept nogil:
@@ -144,9 +144,11 @@ cdef inline floating _gelu_tanh_grad(floating x, floating g) noexcept nogil:
     # into 0 * finite.
     cdef floating xc = _clamp(x, <floating> 10)
     cdef floating xc2 = xc * xc
-    cdef floating t = _tanh(<floating> SQRT_2_PI * xc * (1 + <floating> GELU_CUBIC * xc2))
-    cdef floating du = <floating> SQRT_2_PI * (1 + 3 * <floating> GELU_CUBIC * xc2)
-    return g * (<floating> 0.5 * (1 + t) + <floating> 0.5 * xc * (1 - t * t) * du)
+    cdef floating t = _tanh(<floating> SQRT_2_PI * xc
+                            * (<floating> 1 + <floating> GELU_CUBIC * xc2))
+    cdef floating du = <floating> SQRT_2_PI * (<floating> 1 + <floating> 3 * <floating> GELU_CUBIC * xc2)
+    return g * (<floating> 0.5 * (<floating> 1 + t)
+                + <floating> 0.5 * xc * (<floating> 1 - t * t) * du)
 
 
 cdef inline floating _swish(floating x, floating beta) noexcept nogil:
@@ -155,19 +157,19 @@ cdef inline floating _swish(floating x, floating beta) noexcept nogil:
 
 
 cdef inline floating _swish_grad(floating x, floating g, floating beta) noexcept nogil:
-    # d/dx = s (1 + z (1 - s)) with z = beta x, s = sigmoid(z). z is clamped to +-1e4:
+    # d/dx = s (<floating> 1 + z (<floating> 1 - s)) with z = beta x, s = sigmoid(z). z is clamped to +-1e4:
     # s is exactly 0 or 1 beyond |z| = 746 in both precisions, so the value is unchanged,
-    # but z * (1 - s) can no longer be inf * 0.
+    # but z * (<floating> 1 - s) can no longer be inf * 0.
     cdef floating z = _clamp(beta * x, <floating> 1e4)
     cdef floating s = _sigmoid(z)
-    return g * s * (1 + z * (1 - s))
+    return g * s * (<floating> 1 + z * (<floating> 1 - s))
 
 
 cdef inline floating _swish_beta_grad(floating x, floating g, floating beta) noexcept nogil:
-    # d/dbeta [x sigmoid(beta x)] = x^2 s (1 - s), as (x s) (x (1 - s)) so that no factor is
+    # d/dbeta [x sigmoid(beta x)] = x^2 s (<floating> 1 - s), as (x s) (x (<floating> 1 - s)) so that no factor is
     # inf when the other is 0.
     cdef floating s = _sigmoid(_clamp(beta * x, <floating> 1e4))
-    return g * (x * s) * (x * (1 - s))
+    return g * (x * s) * (x * (<floating> 1 - s))
 
 
 # ---------------------------------------------------------------------------------------------
