@@ -59,9 +59,9 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2), n_features=100
             floor_bwd = copy_floor(2, 1, x.size, dtype)
             rows = []
             for n_threads in threads:
-                if torch is not None:
-                    torch.set_num_threads(n_threads)
-                    tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+                # fastnn first, then torch: interleaving them lets one library's spinning
+                # worker threads slow the other down on a small machine
+                timings = {}
                 for name, params in CASES:
                     act = activations.get(name, n_threads=n_threads, **params)
                     y = act.forward(x)
@@ -71,12 +71,18 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2), n_features=100
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # binary_step's "cannot train" warning
                         t_bwd = best_time(lambda: act.backward(x, g_y, out=dx))
-                    t_torch_fwd = t_torch_bwd = None
-                    if name in torch_cases and not params:
-                        forward, backward = torch_cases[name]
-                        ty = forward(tx)
-                        t_torch_fwd = best_time(lambda: forward(tx))
-                        t_torch_bwd = best_time(lambda: backward(tg, tx, ty))
+                    timings[name, tuple(params.items())] = [t_fwd, t_bwd, None, None]
+                if torch is not None:
+                    torch.set_num_threads(n_threads)
+                    tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+                    for name, params in CASES:
+                        if name in torch_cases and not params:
+                            forward, backward = torch_cases[name]
+                            ty = forward(tx)
+                            timings[name, ()][2] = best_time(lambda: forward(tx))
+                            timings[name, ()][3] = best_time(lambda: backward(tg, tx, ty))
+                for name, params in CASES:
+                    t_fwd, t_bwd, t_torch_fwd, t_torch_bwd = timings[name, tuple(params.items())]
                     label = name + "".join(f" {k}={v}" for k, v in params.items())
                     rows.append([label, dtype, f"{x.size:.0e}", n_threads,
                                  fmt_ms(t_fwd), fmt_ms(floor_fwd), fmt_ratio(t_fwd, floor_fwd),

@@ -16,6 +16,8 @@ inputs up to the float's range: the comment at each function says how.
 """
 from cython.parallel cimport prange, threadid
 
+from libc.math cimport NAN
+
 from fastnn._core._math cimport _clamp, _erfc, _exp, _expm1, _fabs, _log1p, _tanh
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
 from fastnn._core._reductions cimport dot_values, max_value, sum_partials, sum_values
@@ -362,40 +364,61 @@ cdef void _softmax_backward(const floating[:, ::1] x, const floating[:, ::1] g,
         _softmax_grad_row(&x[i, 0], &g[i, 0], &dx[i, 0], n_cols)
 
 
-cdef inline bint _beats(floating v, floating best) noexcept nogil:
-    """v replaces best as a group's maximum: larger, or NaN (a NaN then stays, as in
-    torch.max, since nothing compares greater than NaN)."""
-    return v > best or v != v
-
-
 cdef inline void _maxout_row(const floating* x, floating* y, Py_ssize_t n_out,
                              Py_ssize_t pieces) noexcept nogil:
-    # y[j] = max(x[j*pieces : (j+1)*pieces]).
+    # y[j] = max(x[j*pieces : (j+1)*pieces]). Written so that gcc emits max/blend
+    # instructions, not branches (which mispredict half the time on random data): the
+    # running maximum is a plain `v if v > best else best`, and NaN, which that select would
+    # skip, is tracked apart and propagated as in torch.max.
     cdef Py_ssize_t j, p
-    cdef floating best
+    cdef floating best, v
+    cdef int has_nan
     for j in range(n_out):
         best = x[j * pieces]
+        has_nan = best != best
         for p in range(1, pieces):
-            if _beats(x[j * pieces + p], best):
-                best = x[j * pieces + p]
-        y[j] = best
+            v = x[j * pieces + p]
+            best = v if v > best else best
+            has_nan = has_nan | (v != v)
+        y[j] = best if has_nan == 0 else <floating> NAN
 
 
 cdef inline void _maxout_grad_row(const floating* x, const floating* g, floating* dx,
                                   Py_ssize_t n_out, Py_ssize_t pieces) noexcept nogil:
-    # The gradient goes to the (first) maximal piece of each group, zero to the others.
+    # The gradient goes to the (first) maximal piece of each group, zero to the others; a
+    # NaN piece counts as maximal (the first NaN, as in the forward pass). The argmax is a
+    # select; the rare NaN case has its own loop behind a branch that normal data never
+    # takes.
     cdef Py_ssize_t j, p, arg
-    cdef floating best
+    cdef floating best, v, gj, a0, a1
+    cdef int has_nan, first
+    if pieces == 2:
+        # The common case in closed form, a loop gcc vectorises: the first piece takes the
+        # gradient unless the second is larger, or the second is NaN and the first is not.
+        for j in range(n_out):
+            a0 = x[2 * j]
+            a1 = x[2 * j + 1]
+            first = not ((a1 > a0) | ((a1 != a1) & (a0 == a0)))
+            dx[2 * j] = g[j] if first else <floating> 0
+            dx[2 * j + 1] = <floating> 0 if first else g[j]
+        return
     for j in range(n_out):
         arg = 0
         best = x[j * pieces]
+        has_nan = best != best
         for p in range(1, pieces):
-            if _beats(x[j * pieces + p], best):
-                best = x[j * pieces + p]
-                arg = p
+            v = x[j * pieces + p]
+            arg = p if v > best else arg
+            best = v if v > best else best
+            has_nan = has_nan | (v != v)
+        if has_nan:
+            for p in range(pieces):
+                if x[j * pieces + p] != x[j * pieces + p]:
+                    arg = p
+                    break
+        gj = g[j]
         for p in range(pieces):
-            dx[j * pieces + p] = 0
-        dx[j * pieces + arg] = g[j]
+            dx[j * pieces + p] = gj if p == arg else <floating> 0
 
 
 cdef void _maxout_forward(const floating[:, ::1] x, floating[:, ::1] y, Py_ssize_t pieces,
