@@ -205,8 +205,11 @@ def test_float32_matches_float64():
 
 
 def test_one_and_two_threads_identical():
-    Xb = RNG.standard_normal((3000, 20))
-    yb = RNG.integers(0, 4, 3000)
+    """Large enough (17000 x 64 per layer) for the network's own kernels to use threads."""
+    from fastnn.network import _KERNEL_THREADS_MIN_ELEMENTS
+    assert 17000 * 64 >= _KERNEL_THREADS_MIN_ELEMENTS
+    Xb = RNG.standard_normal((17000, 20))
+    yb = RNG.integers(0, 4, 17000)
     grads = []
     for n_threads in (1, 2):
         net = Network(20, [64, 64], 4, activation="gelu", output_activation="softmax",
