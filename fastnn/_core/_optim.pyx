@@ -50,7 +50,8 @@ cdef extern from *:
 from libc.math cimport sqrt, sqrtf, fabs, fabsf
 
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
-from fastnn._core._reductions cimport sum_partials, sum_squares
+from fastnn._core._math cimport _fabs, _sqrt
+from fastnn._core._reductions cimport dot_values, sum_partials
 from fastnn._core._typedefs cimport floating
 
 
@@ -62,20 +63,6 @@ cdef enum SgdMode:
 
 # ---------------------------------------------------------------------------------------------
 # Tier 1: point helpers.
-
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
-
-
-cdef inline floating _fabs(floating x) noexcept nogil:
-    if floating is float:
-        return fabsf(x)
-    else:
-        return fabs(x)
-
 
 cdef inline floating _decayed(floating g, floating p, floating weight_decay,
                               bint has_weight_decay) noexcept nogil:
@@ -416,7 +403,7 @@ cdef void nadam_update(floating* params, const floating* grads, floating* exp_av
 # Gradient clipping.
 
 cdef double _sum_abs(const floating* v, Py_ssize_t n) noexcept nogil:
-    # Sum of |v[i]| in double with eight lane accumulators (see sum_squares).
+    # Sum of |v[i]| in double with eight lane accumulators (as _reductions.dot_values).
     cdef double acc[8]
     cdef Py_ssize_t i, j, n8 = n - n % 8
     for j in range(8):
@@ -456,7 +443,7 @@ cdef double grad_norm(const floating* grads, Py_ssize_t n, NormType norm_type,
         start = c * CHUNK_SIZE
         length = min(<Py_ssize_t> CHUNK_SIZE, n - start)
         if norm_type == NORM_L2:
-            partials[c] = sum_squares(grads + start, length)
+            partials[c] = dot_values(grads + start, grads + start, length)  # sum of squares
         elif norm_type == NORM_L1:
             partials[c] = _sum_abs(grads + start, length)
         else:

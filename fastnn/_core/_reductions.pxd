@@ -63,26 +63,3 @@ cdef inline double sum_partials(const double* partials, Py_ssize_t n_chunks) noe
         total += partials[c]
     return total
 
-
-cdef inline double sum_squares(const floating* v, Py_ssize_t n) noexcept nogil:
-    """Sum of v[i]**2 over v[0:n] in double, in a fixed order.
-
-    Eight lane accumulators (lane j takes the elements i with i % 8 == j, then the lanes are
-    added pairwise): gcc turns the lanes into vector registers, and the order does not
-    depend on the thread count or the vector width, so the result is reproducible. For
-    float32 input each square is exact in double.
-    """
-    cdef double acc[8]
-    cdef double x
-    cdef Py_ssize_t i, j, n8 = n - n % 8
-    for j in range(8):
-        acc[j] = 0
-    for i in range(0, n8, 8):
-        for j in range(8):
-            x = v[i + j]
-            acc[j] += x * x
-    for i in range(n8, n):
-        x = v[i]
-        acc[0] += x * x
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
-
