@@ -434,11 +434,6 @@ class Network:
                                      self._penalty_partials, n_threads)
         return float(value), self.grads
 
-    def penalty(self, n_samples):
-        """The L1 + L2 penalty term for a batch of n_samples (no gradient written)."""
-        w = self.params[:self.n_weights].astype(np.float64)
-        return float((0.5 * self.alpha * np.dot(w, w) + self.l1 * np.abs(w).sum()) / n_samples)
-
     def running_stats(self):
         """Batch-norm running (mean, variance) per hidden layer (None without batch norm)."""
         return self._running
