@@ -5,8 +5,9 @@ optimizers, ...) wrap them in thin Python classes.
 """
 __version__ = "0.1.0.dev0"
 
-from fastnn import activations, initializers, losses, optimizers, schedules
+from fastnn import activations, initializers, losses, network, optimizers, schedules
+from fastnn.linear import DeltaRuleClassifier, DeltaRuleRegressor
 from fastnn._config import show_config
 
-__all__ = ["__version__", "activations", "initializers", "losses", "optimizers", "schedules",
-           "show_config"]
+__all__ = ["__version__", "DeltaRuleClassifier", "DeltaRuleRegressor", "activations",
+           "initializers", "losses", "network", "optimizers", "schedules", "show_config"]
