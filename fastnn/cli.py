@@ -62,11 +62,11 @@ def demo(out=sys.stdout):
     bound = np.sqrt(6.0 / (X.shape[1] + n_hidden))  # Glorot uniform
     W = rng.uniform(-bound, bound, (X.shape[1], n_hidden))
     Z64 = _blas.gemm_arrays(X, W)                   # dgemm
-    Z = _blas.gemm_arrays(X.astype(np.float32), W.astype(np.float32))  # sgemm
-    t_gemm = best_time(lambda: _blas.gemm_arrays(X.astype(np.float32), W.astype(np.float32)))
+    X32, W32 = X.astype(np.float32), W.astype(np.float32)
+    Z = _blas.gemm_arrays(X32, W32)                 # sgemm
     print(f"hidden layer: Z = X W, {Z.shape[0]}x{X.shape[1]} @ {X.shape[1]}x{n_hidden} "
-          f"through BLAS sgemm ({t_gemm * 1e3:.3f} ms), max |sgemm - numpy| = "
-          f"{np.abs(Z - X @ W).max():.1e}", file=out)
+          f"through BLAS sgemm, max |sgemm - numpy| = {np.abs(Z - X @ W).max():.1e}",
+          file=out)
     print("\nEach activation on Z (float32 timings; gradient check in float64: backward vs "
           "central differences)\n", file=out)
     header = (f"{'activation':<32}{'out shape':>12}{'mean':>9}{'std':>8}{'zeros':>7}"
@@ -95,8 +95,11 @@ def demo(out=sys.stdout):
         print(f"{label:<32}{str(y.shape):>12}{y.mean():>9.3f}{y.std():>8.3f}"
               f"{np.mean(y == 0):>7.0%}{t_fwd * 1e3:>9.3f}{t_bwd * 1e3:>9.3f}{check:>15}",
               file=out)
-    print("\nbinary_step has zero derivative almost everywhere: it cannot be trained by "
-          "gradient descent.", file=out)
+    # Timed last: OpenBLAS's worker threads keep spinning for a while after a burst of
+    # products and would slow the OpenMP kernels timed right after them (see network.py).
+    t_gemm = best_time(lambda: _blas.gemm_arrays(X32, W32, Z))
+    print(f"\nsgemm of the hidden layer: {t_gemm * 1e3:.3f} ms. binary_step has zero "
+          f"derivative almost everywhere: it cannot be trained by gradient descent.", file=out)
     return 0
 
 
