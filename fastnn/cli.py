@@ -95,11 +95,14 @@ def demo(out=sys.stdout):
         print(f"{label:<32}{str(y.shape):>12}{y.mean():>9.3f}{y.std():>8.3f}"
               f"{np.mean(y == 0):>7.0%}{t_fwd * 1e3:>9.3f}{t_bwd * 1e3:>9.3f}{check:>15}",
               file=out)
-    # Timed last: OpenBLAS's worker threads keep spinning for a while after a burst of
-    # products and would slow the OpenMP kernels timed right after them (see network.py).
-    t_gemm = best_time(lambda: _blas.gemm_arrays(X32, W32, Z))
-    print(f"\nsgemm of the hidden layer: {t_gemm * 1e3:.3f} ms. binary_step has zero "
-          f"derivative almost everywhere: it cannot be trained by gradient descent.", file=out)
+    # On one BLAS thread: OpenBLAS's and OpenMP's worker pools spin-wait for the same cores
+    # when their calls alternate, which would distort both timings (see network.py).
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, user_api="blas"):
+        t_gemm = best_time(lambda: _blas.gemm_arrays(X32, W32, Z))
+    print(f"\nsgemm of the hidden layer (1 BLAS thread): {t_gemm * 1e3:.3f} ms. binary_step "
+          f"has zero derivative almost everywhere: it cannot be trained by gradient descent.",
+          file=out)
     return 0
 
 
