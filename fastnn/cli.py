@@ -40,7 +40,17 @@ def _gradient_check(act, z, g, rng, n_checks=60, h=1e-6):
 
 
 def demo(out=sys.stdout):
-    """Every activation at work on a hidden layer of the digits data."""
+    """Every activation at work on a hidden layer of the digits data.
+
+    BLAS runs on one thread throughout: the demo needs it for one small product, and
+    OpenBLAS's (and numpy's OpenBLAS's) spinning worker threads would otherwise slow the
+    OpenMP kernels timed after it (see fastnn/network.py)."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, user_api="blas"):
+        return _demo(out)
+
+
+def _demo(out):
     from fastnn import activations
     from fastnn._bench._timing import best_time
     from fastnn._core import _blas, _dispatch
@@ -95,11 +105,7 @@ def demo(out=sys.stdout):
         print(f"{label:<32}{str(y.shape):>12}{y.mean():>9.3f}{y.std():>8.3f}"
               f"{np.mean(y == 0):>7.0%}{t_fwd * 1e3:>9.3f}{t_bwd * 1e3:>9.3f}{check:>15}",
               file=out)
-    # On one BLAS thread: OpenBLAS's and OpenMP's worker pools spin-wait for the same cores
-    # when their calls alternate, which would distort both timings (see network.py).
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(1, user_api="blas"):
-        t_gemm = best_time(lambda: _blas.gemm_arrays(X32, W32, Z))
+    t_gemm = best_time(lambda: _blas.gemm_arrays(X32, W32, Z))
     print(f"\nsgemm of the hidden layer (1 BLAS thread): {t_gemm * 1e3:.3f} ms. binary_step "
           f"has zero derivative almost everywhere: it cannot be trained by gradient descent.",
           file=out)
