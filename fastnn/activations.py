@@ -44,7 +44,6 @@ Catalog (name, aliases, parameters with their defaults):
 =================  =========  ======================================================
 """
 import inspect
-import numbers
 import warnings
 
 import numpy as np
@@ -52,6 +51,7 @@ import numpy as np
 from fastnn._core import _dispatch
 from fastnn._registry import Registry
 from fastnn._core._openmp import effective_n_threads
+from fastnn._validation import check_int, check_real
 
 __all__ = ["Activation", "available", "get"]
 
@@ -90,25 +90,6 @@ def _check_like(g, x, g_name, shape):
     if g.shape != shape:
         raise ValueError(f"{g_name} has shape {g.shape}, expected {shape}")
     return g
-
-
-def _check_real(value, name, *, positive=False, allow_inf=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if np.isnan(value) or (np.isinf(value) and not allow_inf):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return value
-
-
-def _check_int(value, name, *, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _order_of(a):
@@ -296,7 +277,7 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, negative_slope=0.01, *, n_threads=None):
         super().__init__(n_threads=n_threads)
-        self.negative_slope = _check_real(negative_slope, "negative_slope")
+        self.negative_slope = check_real(negative_slope, "negative_slope")
         self._a = self.negative_slope
         self._param_names = ("negative_slope",)
 
@@ -309,7 +290,7 @@ class ELU(_Elementwise):
 
     def __init__(self, alpha=1.0, *, n_threads=None):
         super().__init__(n_threads=n_threads)
-        self.alpha = _check_real(alpha, "alpha")
+        self.alpha = check_real(alpha, "alpha")
         self._a = self.alpha
         self._param_names = ("alpha",)
 
@@ -329,8 +310,8 @@ class Softplus(_Elementwise):
 
     def __init__(self, beta=1.0, threshold=20.0, *, n_threads=None):
         super().__init__(n_threads=n_threads)
-        self.beta = _check_real(beta, "beta", positive=True)
-        self.threshold = _check_real(threshold, "threshold", allow_inf=True)
+        self.beta = check_real(beta, "beta", low=0, low_open=True)
+        self.threshold = check_real(threshold, "threshold", allow_inf=True)
         self._a, self._b = self.beta, self.threshold
         self._param_names = ("beta", "threshold")
 
@@ -359,7 +340,7 @@ class Swish(_Elementwise):
 
     def __init__(self, beta=1.0, learn_beta=False, *, n_threads=None):
         super().__init__(n_threads=n_threads)
-        self.beta = _check_real(beta, "beta")
+        self.beta = check_real(beta, "beta")
         self._param_names = ("beta",)
         if not isinstance(learn_beta, (bool, np.bool_)):
             raise TypeError(f"learn_beta must be True or False, got {learn_beta!r}")
@@ -440,7 +421,7 @@ class Maxout(_RowWise):
 
     def __init__(self, pieces=2, *, n_threads=None):
         super().__init__(n_threads=n_threads)
-        self.pieces = _check_int(pieces, "pieces", minimum=1)
+        self.pieces = check_int(pieces, "pieces", minimum=1)
 
     def output_width(self, n_features):
         if n_features % self.pieces:
@@ -478,9 +459,9 @@ class PReLU(_RowWise):
 
     def __init__(self, init=0.25, num_parameters=None, *, n_threads=None):
         super().__init__(n_threads=n_threads)
-        self.init = _check_real(init, "init")
+        self.init = check_real(init, "init")
         if num_parameters is not None:
-            num_parameters = _check_int(num_parameters, "num_parameters", minimum=1)
+            num_parameters = check_int(num_parameters, "num_parameters", minimum=1)
             self.params = np.full(num_parameters, self.init)
             self.grads = np.zeros(num_parameters)
         self.num_parameters = num_parameters

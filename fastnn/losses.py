@@ -87,6 +87,7 @@ import numpy as np
 
 from fastnn._core import _dispatch
 from fastnn._core._openmp import effective_n_threads
+from fastnn._validation import check_real
 
 __all__ = ["Loss", "available", "get"]
 
@@ -182,25 +183,10 @@ def _check_labels(labels, n_samples):
     return np.ascontiguousarray(labels, dtype=np.int64)
 
 
-def _check_real(value, name, *, positive=False, nonnegative=False, maximum=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    if nonnegative and value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
-    return value
-
-
 def _check_weight_vector(value, name):
     """A scalar or 1-D array of finite non-negative weights, as a float64 array."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return np.array([_check_real(value, name, nonnegative=True)])
+        return np.array([check_real(value, name, low=0)])
     array = _check_numeric(value, name)
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must be a number or a non-empty 1-D array, got shape "
@@ -433,7 +419,7 @@ class Huber(Loss):
 
     def __init__(self, delta=1.0, *, n_threads=None):
         super().__init__(n_threads=n_threads)
-        self.delta = _check_real(delta, "delta", positive=True)
+        self.delta = check_real(delta, "delta", low=0, low_open=True)
 
     def _params(self):
         return self.delta, 0.0
@@ -450,7 +436,7 @@ class PseudoHuber(Loss):
 
     def __init__(self, delta=1.0, *, n_threads=None):
         super().__init__(n_threads=n_threads)
-        self.delta = _check_real(delta, "delta", positive=True)
+        self.delta = check_real(delta, "delta", low=0, low_open=True)
 
     def _params(self):
         return self.delta, 0.0
@@ -558,9 +544,9 @@ class Focal(Loss):
     def __init__(self, alpha=0.25, gamma=2.0, *, n_threads=None):
         super().__init__(n_threads=n_threads)
         if alpha is not None:
-            alpha = _check_real(alpha, "alpha", nonnegative=True, maximum=1.0)
+            alpha = check_real(alpha, "alpha", low=0, high=1.0)
         self.alpha = alpha
-        self.gamma = _check_real(gamma, "gamma", nonnegative=True)
+        self.gamma = check_real(gamma, "gamma", low=0)
 
     def _params(self):
         return (-1.0 if self.alpha is None else self.alpha), self.gamma

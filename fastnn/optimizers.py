@@ -82,7 +82,6 @@ returning ``(value, gradient)`` with scipy's L-BFGS-B, with scikit-learn's MLP s
 """
 import inspect
 import math
-import numbers
 import warnings
 
 import numpy as np
@@ -90,6 +89,7 @@ import numpy as np
 from fastnn._core import _dispatch
 from fastnn._core._openmp import effective_n_threads
 from fastnn._registry import Registry
+from fastnn._validation import check_int, check_real
 
 __all__ = [
     "Optimizer", "SGD", "Momentum", "Nesterov", "Adagrad", "RMSprop", "Adadelta", "Adam",
@@ -107,25 +107,6 @@ _kernels = _dispatch.load("_optim")
 # ---------------------------------------------------------------------------------------------
 # Checks at the boundary: every error names the argument and the value.
 
-def _check_real(value, name, *, low=None, high=None, low_open=False, high_open=False):
-    """value as a float in the given interval (None = unbounded), else TypeError/ValueError
-    naming it."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"Invalid {name}: {value!r} (NaN)")
-    bad = ((low is not None and (value <= low if low_open else value < low))
-           or (high is not None and (value >= high if high_open else value > high)))
-    if bad:
-        left = "-inf" if low is None else f"{low!r}"
-        right = "inf" if high is None else f"{high!r}"
-        interval = f"{'(' if low_open or low is None else '['}{left}, {right}" \
-                   f"{')' if high_open or high is None else ']'}"
-        raise ValueError(f"Invalid {name}: {value!r}; it must be in {interval}")
-    return value
-
-
 def _check_finite(value, name):
     if math.isinf(value):
         raise ValueError(f"Invalid {name}: {value!r}; it must be finite")
@@ -138,32 +119,24 @@ def _check_bool(value, name):
     return bool(value)
 
 
-def _check_int(value, name, *, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"Invalid {name}: {value!r}; it must be >= {minimum}")
-    return int(value)
-
-
 def _check_lr(lr):
-    return _check_finite(_check_real(lr, "learning rate lr", low=0.0), "learning rate lr")
+    return _check_finite(check_real(lr, "learning rate lr", low=0.0), "learning rate lr")
 
 
 def _check_betas(betas):
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    return (_check_real(betas[0], "beta1 (betas[0])", low=0.0, high=1.0, high_open=True),
-            _check_real(betas[1], "beta2 (betas[1])", low=0.0, high=1.0, high_open=True))
+    return (check_real(betas[0], "beta1 (betas[0])", low=0.0, high=1.0, high_open=True),
+            check_real(betas[1], "beta2 (betas[1])", low=0.0, high=1.0, high_open=True))
 
 
 def _check_eps(eps):
-    return _check_finite(_check_real(eps, "epsilon eps", low=0.0, low_open=True),
+    return _check_finite(check_real(eps, "epsilon eps", low=0.0, low_open=True),
                          "epsilon eps")
 
 
 def _check_weight_decay(weight_decay):
-    return _check_finite(_check_real(weight_decay, "weight_decay", low=0.0), "weight_decay")
+    return _check_finite(check_real(weight_decay, "weight_decay", low=0.0), "weight_decay")
 
 
 def _kind_of(dtype):
@@ -299,7 +272,7 @@ class Optimizer:
                              f"a {self.name!r} optimizer")
         # Validates the hyper-parameters (raises before any change).
         template = type(self)(**state["hyper"], n_threads=self.n_threads)
-        n_steps = _check_int(state["n_steps"], "n_steps", minimum=0)
+        n_steps = check_int(state["n_steps"], "n_steps", minimum=0)
         buffers = dict(state["buffers"])
         size = dtype = None
         if n_steps > 0:
@@ -319,7 +292,7 @@ class Optimizer:
                                      f"elements, the others {size} {dtype}")
         elif buffers:
             raise ValueError("state has buffers but n_steps=0")
-        scalars = {k: _check_real(state["scalars"][k], k) for k in self._scalars}
+        scalars = {k: check_real(state["scalars"][k], k) for k in self._scalars}
         # Everything checked: apply.
         for key, value in template._hyper().items():
             setattr(self, key, value)
@@ -378,9 +351,9 @@ class SGD(Optimizer):
 
     def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False,
                  weight_decay=0.0, *, n_threads=None):
-        self.momentum = _check_finite(_check_real(momentum, "momentum", low=0.0),
+        self.momentum = _check_finite(check_real(momentum, "momentum", low=0.0),
                                       "momentum")
-        self.dampening = _check_real(dampening, "dampening", low=0.0, high=1.0)
+        self.dampening = check_real(dampening, "dampening", low=0.0, high=1.0)
         self.nesterov = _check_bool(nesterov, "nesterov")
         self.weight_decay = _check_weight_decay(weight_decay)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
@@ -432,10 +405,10 @@ class Adagrad(Optimizer):
 
     def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, *, n_threads=None):
-        self.lr_decay = _check_finite(_check_real(lr_decay, "lr_decay", low=0.0), "lr_decay")
+        self.lr_decay = _check_finite(check_real(lr_decay, "lr_decay", low=0.0), "lr_decay")
         self.weight_decay = _check_weight_decay(weight_decay)
         self.initial_accumulator_value = _check_finite(
-            _check_real(initial_accumulator_value, "initial_accumulator_value", low=0.0),
+            check_real(initial_accumulator_value, "initial_accumulator_value", low=0.0),
             "initial_accumulator_value")
         self.eps = _check_eps(eps)
         super().__init__(lr, n_threads=n_threads)
@@ -467,10 +440,10 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, *, n_threads=None):
-        self.alpha = _check_real(alpha, "alpha", low=0.0, high=1.0)
+        self.alpha = check_real(alpha, "alpha", low=0.0, high=1.0)
         self.eps = _check_eps(eps)
         self.weight_decay = _check_weight_decay(weight_decay)
-        self.momentum = _check_finite(_check_real(momentum, "momentum", low=0.0), "momentum")
+        self.momentum = _check_finite(check_real(momentum, "momentum", low=0.0), "momentum")
         self.centered = _check_bool(centered, "centered")
         super().__init__(lr, n_threads=n_threads)
 
@@ -495,7 +468,7 @@ class Adadelta(Optimizer):
     _algorithm = "adadelta"
 
     def __init__(self, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, n_threads=None):
-        self.rho = _check_real(rho, "rho", low=0.0, high=1.0)
+        self.rho = check_real(rho, "rho", low=0.0, high=1.0)
         self.eps = _check_eps(eps)
         self.weight_decay = _check_weight_decay(weight_decay)
         super().__init__(lr, n_threads=n_threads)
@@ -588,7 +561,7 @@ class NAdam(Optimizer):
         self.eps = _check_eps(eps)
         self.weight_decay = _check_weight_decay(weight_decay)
         self.momentum_decay = _check_finite(
-            _check_real(momentum_decay, "momentum_decay", low=0.0), "momentum_decay")
+            check_real(momentum_decay, "momentum_decay", low=0.0), "momentum_decay")
         super().__init__(lr, n_threads=n_threads)
 
     def _reset_scalars(self):
@@ -659,10 +632,11 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False, *,
     back).
     """
     work, write_back = _check_params(grads, "grads")
-    max_norm = _check_real(max_norm, "max_norm", low=0.0, low_open=True)
+    max_norm = check_real(max_norm, "max_norm", low=0.0, low_open=True,
+                          allow_inf=True)
     if isinstance(norm_type, str) and norm_type.lower() == "inf":
         norm_type = math.inf
-    norm_type = _check_real(norm_type, "norm_type")
+    norm_type = check_real(norm_type, "norm_type", allow_inf=True)
     if norm_type not in _NORM_TYPES:
         raise ValueError(f"Invalid norm_type: {norm_type!r}; fastnn supports 1, 2 and inf")
     error_if_nonfinite = _check_bool(error_if_nonfinite, "error_if_nonfinite")
@@ -688,7 +662,7 @@ def clip_grad_value(grads, clip_value, *, n_threads=None):
     """Clamp the flat gradient in place to [-clip_value, clip_value], as
     torch.nn.utils.clip_grad_value_ (NaN stays NaN). clip_value >= 0."""
     work, write_back = _check_params(grads, "grads")
-    clip_value = _check_real(clip_value, "clip_value", low=0.0)
+    clip_value = check_real(clip_value, "clip_value", low=0.0, allow_inf=True)
     n_threads = effective_n_threads(n_threads)
     if work.size == 0:
         return
@@ -743,10 +717,10 @@ class LBFGS:
 
     def __init__(self, max_iter=200, max_fun=15000, tol=1e-4, *,
                  ftol=2.2204460492503131e-09):
-        self.max_iter = _check_int(max_iter, "max_iter", minimum=1)
-        self.max_fun = _check_int(max_fun, "max_fun", minimum=1)
-        self.tol = _check_finite(_check_real(tol, "tol", low=0.0), "tol")
-        self.ftol = _check_finite(_check_real(ftol, "ftol", low=0.0), "ftol")
+        self.max_iter = check_int(max_iter, "max_iter", minimum=1)
+        self.max_fun = check_int(max_fun, "max_fun", minimum=1)
+        self.tol = _check_finite(check_real(tol, "tol", low=0.0), "tol")
+        self.ftol = _check_finite(check_real(ftol, "ftol", low=0.0), "ftol")
 
     def __repr__(self):
         return (f"LBFGS(max_iter={self.max_iter}, max_fun={self.max_fun}, tol={self.tol}, "

@@ -39,9 +39,9 @@ it is given, so it keeps a history.
 """
 import bisect
 import math
-import numbers
 
 from fastnn._registry import Registry
+from fastnn._validation import check_int, check_real
 
 __all__ = ["Schedule", "Constant", "Step", "MultiStep", "Exponential", "Cosine",
            "CosineRestarts", "InvScaling", "Adaptive", "available", "get"]
@@ -49,29 +49,6 @@ __all__ = ["Schedule", "Constant", "Step", "MultiStep", "Exponential", "Cosine",
 
 # ---------------------------------------------------------------------------------------------
 # Checks: every error names the parameter and the value.
-
-def _check_real(value, name, *, low=None, low_open=False, high=None, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"Invalid {name}: {value!r}; it must be finite")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ValueError(f"Invalid {name}: {value!r}; it must be {'>' if low_open else '>='} "
-                         f"{low!r}")
-    if high is not None and (value >= high if high_open else value > high):
-        raise ValueError(f"Invalid {name}: {value!r}; it must be {'<' if high_open else '<='} "
-                         f"{high!r}")
-    return value
-
-
-def _check_int(value, name, *, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"Invalid {name}: {value!r}; it must be >= {minimum}")
-    return int(value)
-
 
 # ---------------------------------------------------------------------------------------------
 # The schedules.
@@ -82,18 +59,18 @@ class Schedule:
     name = None
 
     def __init__(self, lr):
-        self.lr = _check_real(lr, "learning rate lr", low=0.0)
+        self.lr = check_real(lr, "learning rate lr", low=0.0)
 
     def lr_at(self, epoch):
         """The learning rate of epoch ``epoch`` (an int >= 0; the first epoch is 0)."""
-        return self._lr_at(_check_int(epoch, "epoch", minimum=0))
+        return self._lr_at(check_int(epoch, "epoch", minimum=0))
 
     def _lr_at(self, epoch):
         raise NotImplementedError
 
     def sequence(self, n_epochs):
         """[lr_at(0), ..., lr_at(n_epochs - 1)]."""
-        return [self.lr_at(e) for e in range(_check_int(n_epochs, "n_epochs", minimum=0))]
+        return [self.lr_at(e) for e in range(check_int(n_epochs, "n_epochs", minimum=0))]
 
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
@@ -119,8 +96,8 @@ class Step(Schedule):
 
     def __init__(self, lr, step_size, gamma=0.1):
         super().__init__(lr)
-        self.step_size = _check_int(step_size, "step_size", minimum=1)
-        self.gamma = _check_real(gamma, "gamma", low=0.0, low_open=True)
+        self.step_size = check_int(step_size, "step_size", minimum=1)
+        self.gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
 
     def _lr_at(self, epoch):
         return self.lr * self.gamma ** (epoch // self.step_size)
@@ -139,8 +116,8 @@ class MultiStep(Schedule):
         super().__init__(lr)
         if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
             raise TypeError(f"milestones must be a sequence of epochs, got {milestones!r}")
-        self.milestones = sorted(_check_int(m, "milestone", minimum=0) for m in milestones)
-        self.gamma = _check_real(gamma, "gamma", low=0.0, low_open=True)
+        self.milestones = sorted(check_int(m, "milestone", minimum=0) for m in milestones)
+        self.gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
 
     def _lr_at(self, epoch):
         return self.lr * self.gamma ** bisect.bisect_right(self.milestones, epoch)
@@ -156,7 +133,7 @@ class Exponential(Schedule):
 
     def __init__(self, lr, gamma):
         super().__init__(lr)
-        self.gamma = _check_real(gamma, "gamma", low=0.0, low_open=True)
+        self.gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
 
     def _lr_at(self, epoch):
         return self.lr * self.gamma ** epoch
@@ -178,8 +155,8 @@ class Cosine(Schedule):
 
     def __init__(self, lr, T_max, eta_min=0.0):
         super().__init__(lr)
-        self.T_max = _check_int(T_max, "T_max", minimum=1)
-        self.eta_min = _check_real(eta_min, "eta_min", low=0.0)
+        self.T_max = check_int(T_max, "T_max", minimum=1)
+        self.eta_min = check_real(eta_min, "eta_min", low=0.0)
 
     def _lr_at(self, epoch):
         return _cosine(self.lr, self.eta_min, epoch, self.T_max)
@@ -200,9 +177,9 @@ class CosineRestarts(Schedule):
 
     def __init__(self, lr, T_0, T_mult=1, eta_min=0.0):
         super().__init__(lr)
-        self.T_0 = _check_int(T_0, "T_0", minimum=1)
-        self.T_mult = _check_int(T_mult, "T_mult", minimum=1)
-        self.eta_min = _check_real(eta_min, "eta_min", low=0.0)
+        self.T_0 = check_int(T_0, "T_0", minimum=1)
+        self.T_mult = check_int(T_mult, "T_mult", minimum=1)
+        self.eta_min = check_real(eta_min, "eta_min", low=0.0)
 
     def _lr_at(self, epoch):
         t_cur, t_i = epoch, self.T_0
@@ -233,16 +210,16 @@ class InvScaling(Schedule):
 
     def __init__(self, lr, power_t=0.5, samples_per_epoch=1):
         super().__init__(lr)
-        self.power_t = _check_real(power_t, "power_t", low=0.0)
-        self.samples_per_epoch = _check_int(samples_per_epoch, "samples_per_epoch",
+        self.power_t = check_real(power_t, "power_t", low=0.0)
+        self.samples_per_epoch = check_int(samples_per_epoch, "samples_per_epoch",
                                             minimum=1)
 
     def lr_at(self, epoch, n_samples_seen=None):
-        epoch = _check_int(epoch, "epoch", minimum=0)
+        epoch = check_int(epoch, "epoch", minimum=0)
         if n_samples_seen is None:
             t = epoch * self.samples_per_epoch
         else:
-            t = _check_int(n_samples_seen, "n_samples_seen", minimum=0)
+            t = check_int(n_samples_seen, "n_samples_seen", minimum=0)
         return self.lr / (t + 1) ** self.power_t
 
     def _params(self):
@@ -267,10 +244,10 @@ class Adaptive(Schedule):
 
     def __init__(self, lr, n_iter_no_change=10, tol=1e-4, factor=5.0, min_lr=1e-6):
         super().__init__(lr)
-        self.n_iter_no_change = _check_int(n_iter_no_change, "n_iter_no_change", minimum=1)
-        self.tol = _check_real(tol, "tol", low=0.0)
-        self.factor = _check_real(factor, "factor", low=1.0, low_open=True)
-        self.min_lr = _check_real(min_lr, "min_lr", low=0.0)
+        self.n_iter_no_change = check_int(n_iter_no_change, "n_iter_no_change", minimum=1)
+        self.tol = check_real(tol, "tol", low=0.0)
+        self.factor = check_real(factor, "factor", low=1.0, low_open=True)
+        self.min_lr = check_real(min_lr, "min_lr", low=0.0)
         self.reset()
 
     def reset(self):
@@ -286,7 +263,7 @@ class Adaptive(Schedule):
 
         Exactly scikit-learn's rule (MLP._update_no_improvement_count and
         SGDOptimizer.trigger_stopping)."""
-        loss = _check_real(loss, "loss")
+        loss = check_real(loss, "loss")
         if loss > self.best_loss - self.tol:
             self.no_improvement_count += 1
         else:
