@@ -40,3 +40,38 @@ def check_int(value, name, *, minimum):
     if value < minimum:
         raise _invalid(name, value, f">= {minimum}")
     return int(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrays handed to the kernels.
+
+def order_of(a):
+    """'F' for a Fortran-ordered array (and not C-ordered), else 'C' (also for a non-array,
+    which check_out then refuses)."""
+    if not isinstance(a, np.ndarray):
+        return "C"
+    return "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
+
+
+def flat(a, order):
+    """The 1-D view of an array contiguous in `order` (no copy)."""
+    return a.reshape(-1, order=order)
+
+
+def check_out(out, shape, dtype, order, *, overlaps=()):
+    """A caller's output array: an ndarray of this shape and dtype, writable, contiguous in
+    `order`, and sharing no memory with the (name, array) pairs of `overlaps`."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {shape}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    if not (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous):
+        raise ValueError(f"out must be {order}-contiguous here")
+    for name, a in overlaps:
+        if a is not None and np.may_share_memory(out, a):
+            raise ValueError(f"out overlaps {name}: the result needs a buffer of its own")
+    return out

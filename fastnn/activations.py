@@ -51,7 +51,7 @@ import numpy as np
 from fastnn._core import _dispatch
 from fastnn._registry import Registry
 from fastnn._core._openmp import effective_n_threads
-from fastnn._validation import check_int, check_real
+from fastnn._validation import check_int, check_out, check_real, flat, order_of
 
 __all__ = ["Activation", "available", "get"]
 
@@ -90,34 +90,6 @@ def _check_like(g, x, g_name, shape):
     if g.shape != shape:
         raise ValueError(f"{g_name} has shape {g.shape}, expected {shape}")
     return g
-
-
-def _order_of(a):
-    """'F' for a Fortran-ordered array, else 'C' (also for a non-array, which _check_out
-    then refuses with a TypeError)."""
-    if not isinstance(a, np.ndarray):
-        return "C"
-    return "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
-
-
-def _check_out(out, shape, dtype, order):
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
-    if out.shape != shape:
-        raise ValueError(f"out has shape {out.shape}, expected {shape}")
-    if not out.flags.writeable:
-        raise ValueError("out is read-only")
-    contiguous = out.flags.c_contiguous if order == "C" else out.flags.f_contiguous
-    if not contiguous:
-        raise ValueError(f"out must be {'C' if order == 'C' else 'C- or F'}-contiguous")
-    return out
-
-
-def _flat(a, order):
-    """The 1-D view of an array contiguous in `order` (no copy)."""
-    return a.reshape(-1, order=order)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,30 +166,30 @@ class _Elementwise(Activation):
 
     def forward(self, x, out=None):
         x = _check_array(x, "x")
-        order = _order_of(out if out is not None else x)
+        order = order_of(out if out is not None else x)
         if out is not None:
-            _check_out(out, x.shape, x.dtype, order)
+            check_out(out, x.shape, x.dtype, order)
         x = np.asarray(x, order=order)  # a copy only for non-contiguous input
         a, b = self._params_for(x.dtype)
         if out is None:
             out = np.empty(x.shape, dtype=x.dtype, order=order)
-        _kernels.elementwise_forward(self._kind, _flat(x, order), _flat(out, order), a, b,
+        _kernels.elementwise_forward(self._kind, flat(x, order), flat(out, order), a, b,
                                      self._threads())
         return out
 
     def backward(self, x, grad_output, out=None):
         x = _check_array(x, "x")
         grad_output = _check_like(grad_output, x, "grad_output", x.shape)
-        order = _order_of(out if out is not None else x)
+        order = order_of(out if out is not None else x)
         if out is not None:
-            _check_out(out, x.shape, x.dtype, order)
+            check_out(out, x.shape, x.dtype, order)
         x = np.asarray(x, order=order)
         grad_output = np.asarray(grad_output, order=order)
         a, b = self._params_for(x.dtype)
         if out is None:
             out = np.empty(x.shape, dtype=x.dtype, order=order)
-        _kernels.elementwise_backward(self._kind, _flat(x, order), _flat(grad_output, order),
-                                      _flat(out, order), a, b, self._threads())
+        _kernels.elementwise_backward(self._kind, flat(x, order), flat(grad_output, order),
+                                      flat(out, order), a, b, self._threads())
         return out
 
 
@@ -361,12 +333,12 @@ class Swish(_Elementwise):
         x = _check_array(x, "x")
         grad_output = _check_like(grad_output, x, "grad_output", x.shape)
         if out is not None:
-            _check_out(out, x.shape, x.dtype, _order_of(out))
+            check_out(out, x.shape, x.dtype, order_of(out))
         # d loss / d beta first: out may be x or grad_output (in place), and the
         # element-wise backward below overwrites it.
-        order = _order_of(x)
-        x_flat = _flat(np.asarray(x, order=order), order)
-        g_flat = _flat(np.asarray(grad_output, order=order), order)
+        order = order_of(x)
+        x_flat = flat(np.asarray(x, order=order), order)
+        g_flat = flat(np.asarray(grad_output, order=order), order)
         n_threads = self._threads()
         n_chunks = -(-x.size // _kernels.chunk_size)
         scratch = np.empty((n_threads, _kernels.chunk_size), dtype=x.dtype)
@@ -384,7 +356,7 @@ class _RowWise(Activation):
     def _prepare(self, x, out, width):
         shape = (x.shape[0], width)
         if out is not None:
-            _check_out(out, shape, x.dtype, "C")
+            check_out(out, shape, x.dtype, "C")
         else:
             out = np.empty(shape, dtype=x.dtype)
         return np.ascontiguousarray(x), out

@@ -87,7 +87,7 @@ import numpy as np
 
 from fastnn._core import _dispatch
 from fastnn._core._openmp import effective_n_threads
-from fastnn._validation import check_real
+from fastnn._validation import check_out, check_real, flat, order_of
 
 __all__ = ["Loss", "available", "get"]
 
@@ -199,33 +199,6 @@ def _check_weight_vector(value, name):
     return array
 
 
-def _order_of(a):
-    """'F' for a Fortran-ordered array (and not C-ordered), else 'C'."""
-    return "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"
-
-
-def _check_out(out, shape, dtype, order, inputs):
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise TypeError(f"out has dtype {out.dtype}, expected {dtype} (y_pred's dtype)")
-    if out.shape != shape:
-        raise ValueError(f"out has shape {out.shape}, expected {shape} (y_pred's shape)")
-    if not out.flags.writeable:
-        raise ValueError("out is read-only")
-    if not (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous):
-        raise ValueError(f"out must be {'C' if order == 'C' else 'F'}-contiguous here")
-    for name, a in inputs:
-        if a is not None and np.may_share_memory(out, a):
-            raise ValueError(f"out overlaps {name}: the gradient needs a buffer of its own")
-    return out
-
-
-def _flat(a, order):
-    """The 1-D view of an array contiguous in `order` (no copy)."""
-    return a.ravel(order)
-
-
 _EMPTY = {dtype: np.empty(0, dtype=dtype) for dtype in _FLOAT_DTYPES}
 
 
@@ -327,10 +300,10 @@ class Loss:
         # order; per-row weights and per-column parameters need rows: C order.
         flat_ok = ((sample_weight is None or n_outputs == 1) and column_weight is None
                    and not self._rowwise)
-        order = _order_of(out if out is not None else y_pred) if flat_ok else "C"
+        order = order_of(out if out is not None else y_pred) if flat_ok else "C"
         if out is not None and want_gradient:
-            _check_out(out, y_pred.shape, y_pred.dtype, order,
-                       [("y_true", y_true), ("y_pred", y_pred)])
+            check_out(out, y_pred.shape, y_pred.dtype, order,
+                      overlaps=[("y_true", y_true), ("y_pred", y_pred)])
         dtype = y_pred.dtype
         yp = np.asarray(y_pred, order=order)  # a copy only when not contiguous in `order`
         yt = np.asarray(y_true, dtype=dtype, order=order)
@@ -341,8 +314,8 @@ class Loss:
             grad = out if out is not None else np.empty(y_pred.shape, dtype=dtype, order=order)
         p0, p1 = self._params()
         value = _kernels.dense(
-            self._kind, _flat(yt, order), _flat(yp, order),
-            _flat(grad, order) if grad is not None else _EMPTY[dtype], n_samples, n_outputs,
+            self._kind, flat(yt, order), flat(yp, order),
+            flat(grad, order) if grad is not None else _EMPTY[dtype], n_samples, n_outputs,
             sw if sw is not None else _EMPTY[dtype],
             column_weight if column_weight is not None else _EMPTY[dtype], p0, p1,
             self._threads())
@@ -602,8 +575,8 @@ class _LabelLoss(Loss):
         labels = _check_labels(labels, n_samples)
         sample_weight = _check_sample_weight(sample_weight, n_samples)
         if out is not None and want_gradient:
-            _check_out(out, y_pred.shape, y_pred.dtype, "C",
-                       [("y_true", labels), ("y_pred", y_pred)])
+            check_out(out, y_pred.shape, y_pred.dtype, "C",
+                      overlaps=[("y_true", labels), ("y_pred", y_pred)])
         dtype = y_pred.dtype
         yp = np.ascontiguousarray(y_pred)
         sw = None if sample_weight is None else np.ascontiguousarray(sample_weight,
