@@ -316,13 +316,19 @@ class Optimizer:
         if work.size == 0:
             return
         self._check_state(work)
-        if self._size is None:
-            self._allocate(work.size, work.dtype)
-            self._size, self._dtype = work.size, work.dtype
-        self.n_steps += 1
-        self._update(work, grads, effective_n_threads(self.n_threads))
+        self._step_checked(work, grads, effective_n_threads(self.n_threads))
         if write_back is not None:
             write_back[...] = work
+
+    def _step_checked(self, params, grads, n_threads):
+        """The step on arguments already checked: params and grads 1-D C-contiguous arrays
+        of one float dtype and size matching the state. The estimators' training loop calls
+        it once per minibatch on the network's own buffers (checked once per fit)."""
+        if self._size is None:
+            self._allocate(params.size, params.dtype)
+            self._size, self._dtype = params.size, params.dtype
+        self.n_steps += 1
+        self._update(params, grads, n_threads)
 
     def _update(self, params, grads, n_threads):
         raise NotImplementedError

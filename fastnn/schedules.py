@@ -227,6 +227,29 @@ class InvScaling(Schedule):
                 "samples_per_epoch": self.samples_per_epoch}
 
 
+class NoImprovementCounter:
+    """scikit-learn's count of epochs without improvement (MLP._update_no_improvement_count).
+
+    ``update(loss)`` counts one more epoch without improvement when loss > best - tol and
+    restarts the count otherwise, then keeps the lowest loss as ``best``; it returns the
+    count. For a score where higher is better (a validation accuracy), pass -score.
+    """
+
+    def __init__(self, tol):
+        self.tol = tol
+        self.best = math.inf
+        self.count = 0
+
+    def update(self, loss):
+        if loss > self.best - self.tol:  # a NaN loss compares False: the count restarts
+            self.count += 1
+        else:
+            self.count = 0
+        if loss < self.best:
+            self.best = loss
+        return self.count
+
+
 class Adaptive(Schedule):
     """scikit-learn's ``learning_rate="adaptive"``: keep lr while the training loss keeps
     decreasing; when it has failed to decrease by at least tol for more than
@@ -253,8 +276,7 @@ class Adaptive(Schedule):
     def reset(self):
         """Forget the losses seen: back to lr at epoch 0."""
         self.current_lr = self.lr
-        self.best_loss = math.inf
-        self.no_improvement_count = 0
+        self.counter = NoImprovementCounter(self.tol)
         self.should_stop = False
         self.history = [self.lr]   # history[e] = lr of epoch e
 
@@ -263,19 +285,12 @@ class Adaptive(Schedule):
 
         Exactly scikit-learn's rule (MLP._update_no_improvement_count and
         SGDOptimizer.trigger_stopping)."""
-        loss = check_real(loss, "loss")
-        if loss > self.best_loss - self.tol:
-            self.no_improvement_count += 1
-        else:
-            self.no_improvement_count = 0
-        if loss < self.best_loss:
-            self.best_loss = loss
-        if self.no_improvement_count > self.n_iter_no_change:
+        if self.counter.update(check_real(loss, "loss")) > self.n_iter_no_change:
             if self.current_lr <= self.min_lr:
                 self.should_stop = True
             else:
                 self.current_lr /= self.factor
-                self.no_improvement_count = 0
+                self.counter.count = 0
         self.history.append(self.current_lr)
         return self.should_stop
 
