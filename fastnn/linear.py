@@ -37,6 +37,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastnn._core._linear import lms_epoch
+from fastnn.schedules import NoImprovementCounter
+from fastnn.training import InterruptFlag
 
 __all__ = ["DeltaRuleRegressor", "DeltaRuleClassifier"]
 
@@ -83,34 +85,36 @@ class _DeltaRuleBase(BaseEstimator):
         """Run up to n_epochs epochs on copies; returns (coef, intercept, losses, stopped).
 
         Raises ValueError, without touching the estimator, when the weights or the loss become
-        non-finite."""
+        non-finite. Ctrl-C stops at the end of the running epoch (the epoch is one nogil
+        kernel call) with a warning, keeping the weights trained so far."""
         n_samples, n_features = X.shape
         scratch = np.zeros((n_features + 2, T.shape[1]), dtype=np.float64)
         batch = self._batch(n_samples)
         lr = float(self.learning_rate)
         losses = []
-        best = np.inf
-        no_improvement = 0
+        counter = NoImprovementCounter(self.tol if self.tol is not None else 0.0)
         stopped = False
         order = np.arange(n_samples, dtype=np.intp)
-        for _ in range(n_epochs):
-            if self.shuffle:
-                rng.shuffle(order)
-            loss = lms_epoch(X, T, order, coef, intercept, lr, batch, scratch)
-            if not (np.isfinite(loss) and np.isfinite(coef).all()
-                    and np.isfinite(intercept).all()):
-                raise ValueError(
-                    f"The weights became non-finite (diverged) during epoch {len(losses) + 1} "
-                    f"with learning_rate={self.learning_rate!r}: use a smaller learning_rate "
-                    "(or standardize the features). The previous model was kept.")
-            losses.append(float(loss))
-            if early_stop and self.tol is not None:
-                if loss > best - self.tol:
-                    no_improvement += 1
-                else:
-                    no_improvement = 0
-                best = min(best, loss)
-                if no_improvement >= self.n_iter_no_change:
+        with InterruptFlag() as interrupt:
+            for _ in range(n_epochs):
+                if self.shuffle:
+                    rng.shuffle(order)
+                loss = lms_epoch(X, T, order, coef, intercept, lr, batch, scratch)
+                if not (np.isfinite(loss) and np.isfinite(coef).all()
+                        and np.isfinite(intercept).all()):
+                    raise ValueError(
+                        f"The weights became non-finite (diverged) during epoch "
+                        f"{len(losses) + 1} with learning_rate={self.learning_rate!r}: use a "
+                        f"smaller learning_rate (or standardize the features). The previous "
+                        f"model was kept.")
+                losses.append(float(loss))
+                if interrupt.interrupted:
+                    warnings.warn(f"Training interrupted by user after {len(losses)} epochs; "
+                                  f"the weights trained so far are kept.", UserWarning)
+                    stopped = True
+                    break
+                if early_stop and self.tol is not None \
+                        and counter.update(loss) >= self.n_iter_no_change:
                     stopped = True
                     break
         return coef, intercept, losses, stopped

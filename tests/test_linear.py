@@ -367,3 +367,26 @@ def test_partial_fit_keeps_fitted_dtype_and_warm_start():
     cold = DeltaRuleRegressor(max_iter=6, tol=None, shuffle=False).fit(X, y)
     np.testing.assert_array_equal(warm.coef_, cold.coef_)
     assert len(warm.loss_curve_) == 6 and warm.n_iter_ == 3
+
+
+def test_ctrl_c_stops_at_an_epoch_boundary_and_keeps_the_weights():
+    """SIGINT (Ctrl-C) during fit: the running epoch finishes, fit returns with a warning
+    and the weights trained so far; the estimator is fitted and usable."""
+    import os
+    import signal
+    import threading
+
+    X, rng = _standardized(20000, 5, 16)
+    y = X @ rng.standard_normal(5)
+    reg = DeltaRuleRegressor(learning_rate=1e-3, max_iter=100000, tol=None)
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.warns(UserWarning, match="interrupted"):
+            reg.fit(X, y)
+    finally:
+        timer.cancel()
+    assert 1 <= reg.n_iter_ < 100000
+    assert len(reg.loss_curve_) == reg.n_iter_
+    assert reg.score(X, y) > 0.99  # a few epochs of LMS on noiseless data
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
