@@ -16,6 +16,9 @@ gradients and two input gradients) timed alone through fastnn's BLAS wrapper on 
 the same shapes, in the same run; "GEMM share" is floor / fastnn's epoch time. Its GFLOP/s
 is the FLOP count of those products divided by the floor.
 
+The peak memory fit allocates (tracemalloc, which sees numpy's allocations) is printed for
+each workload: data + model + O(batch) buffers, no copy of X.
+
 scikit-learn trains two classes with one logistic output (20-64-64-1), as fastnn does in
 drop-in mode; PyTorch gets the 20-64-64-2 softmax network of the workload.
 """
@@ -174,3 +177,22 @@ def run(out, sizes=None, dtypes=("float32",), threads=(1, 2), workloads=("W1", "
         print(f"one epoch of fit, {dtype}, Adam lr 1e-3 (best of {repeat}; scikit-learn "
               f"once)", file=out)
         print_table(rows, header, out)
+        for name in workloads:
+            X, y, _, _ = make_data(WORKLOADS[name], dtype)
+            peak, model_bytes = _traced_peak(lambda: _fit_fastnn(WORKLOADS[name], X, y, 1))
+            print(f"{name}: memory allocated by fit at its peak {peak / 1e6:.1f} MB (X is "
+                  f"{X.nbytes / 1e6:.1f} MB, the parameters {model_bytes / 1e6:.2f} MB): no "
+                  f"copy of X", file=out)
+
+
+def _traced_peak(fit):
+    """(peak bytes allocated during fit(), parameter bytes), from tracemalloc (numpy
+    reports its allocations to it)."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        model = fit()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak, model.network_.params.nbytes
