@@ -3,11 +3,16 @@
 Three tiers, forward next to backward:
 
 1. point functions ``_<name>(x)`` and ``_<name>_grad(x, g)`` = g * f'(x), inline and nogil;
-2. array loops: element-wise activations go through one chunked, OpenMP-parallel driver
+2. array loops on raw C-contiguous buffers (declared in _activations.pxd for the network's
+   compiled plan): element-wise activations go through one chunked, OpenMP-parallel driver
    (``_elementwise_forward``/``_elementwise_backward``) that dispatches on ``kind`` once per
    chunk, so every inner loop is a plain pointer loop gcc vectorises (with the vector
    exp/tanh/erfc of _simd_math.h); row-wise activations (softmax, maxout, PReLU) run one row
-   per iteration;
+   per iteration. Below PARALLEL_MIN_SIZE elements a driver runs the same chunks or rows in
+   a plain loop, outside any OpenMP region: entering one costs about half a microsecond even
+   on one thread (libgomp sets up a team), more than a minibatch-sized array's arithmetic.
+   Either way every element is computed by the same call, so the bits do not depend on the
+   thread count;
 3. ``def`` entry points taking validated, contiguous arrays (``fastnn.activations`` validates,
    allocates and calls them). Kernels never raise.
 
@@ -23,19 +28,7 @@ from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
 from fastnn._core._reductions cimport dot_values, max_value, sum_partials, sum_values
 from fastnn._core._typedefs cimport floating
 
-cpdef enum Kind:
-    BINARY_STEP = 0
-    IDENTITY = 1
-    SIGMOID = 2
-    TANH = 3
-    RELU = 4
-    LEAKY_RELU = 5
-    ELU = 6
-    SELU = 7
-    SOFTPLUS = 8
-    GELU = 9
-    GELU_TANH = 10
-    SWISH = 11
+# Kind (the element-wise activations) is declared in _activations.pxd.
 
 # SELU's constants (Klambauer et al. 2017), as in torch.
 cdef double SELU_ALPHA = 1.6732632423543772848170429916717
@@ -275,46 +268,59 @@ cdef inline bint _use_threads(Py_ssize_t n_elements, int n_threads) noexcept nog
     return n_threads > 1 and n_elements >= PARALLEL_MIN_SIZE
 
 
-cdef void _elementwise_forward(Kind kind, const floating[::1] x, floating[::1] y,
+cdef void _elementwise_forward(Kind kind, const floating* x, floating* y, Py_ssize_t n,
                                floating a, floating b, int n_threads) noexcept nogil:
-    cdef Py_ssize_t n = x.shape[0]
     cdef Py_ssize_t n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
     cdef Py_ssize_t c, start
-    for c in prange(n_chunks, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n, n_threads)):
-        start = c * CHUNK_SIZE
-        _forward_chunk(kind, &x[start], &y[start], min(<Py_ssize_t> CHUNK_SIZE, n - start),
-                       a, b)
+    if _use_threads(n, n_threads):
+        for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+            start = c * CHUNK_SIZE
+            _forward_chunk(kind, &x[start], &y[start],
+                           min(<Py_ssize_t> CHUNK_SIZE, n - start), a, b)
+    else:
+        for c in range(n_chunks):
+            start = c * CHUNK_SIZE
+            _forward_chunk(kind, &x[start], &y[start],
+                           min(<Py_ssize_t> CHUNK_SIZE, n - start), a, b)
 
 
-cdef void _elementwise_backward(Kind kind, const floating[::1] x, const floating[::1] g,
-                                floating[::1] dx, floating a, floating b,
+cdef void _elementwise_backward(Kind kind, const floating* x, const floating* g,
+                                floating* dx, Py_ssize_t n, floating a, floating b,
                                 int n_threads) noexcept nogil:
-    cdef Py_ssize_t n = x.shape[0]
     cdef Py_ssize_t n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
     cdef Py_ssize_t c, start
-    for c in prange(n_chunks, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n, n_threads)):
-        start = c * CHUNK_SIZE
-        _backward_chunk(kind, &x[start], &g[start], &dx[start],
-                        min(<Py_ssize_t> CHUNK_SIZE, n - start), a, b)
+    if _use_threads(n, n_threads):
+        for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+            start = c * CHUNK_SIZE
+            _backward_chunk(kind, &x[start], &g[start], &dx[start],
+                            min(<Py_ssize_t> CHUNK_SIZE, n - start), a, b)
+    else:
+        for c in range(n_chunks):
+            start = c * CHUNK_SIZE
+            _backward_chunk(kind, &x[start], &g[start], &dx[start],
+                            min(<Py_ssize_t> CHUNK_SIZE, n - start), a, b)
 
 
-cdef double _swish_beta_grad_total(const floating[::1] x, const floating[::1] g,
-                                   floating beta, floating[:, ::1] scratch,
-                                   double[::1] partials, int n_threads) noexcept nogil:
+cdef double _swish_beta_grad_total(const floating* x, const floating* g, Py_ssize_t n,
+                                   floating beta, floating* scratch, double* partials,
+                                   int n_threads) noexcept nogil:
     """Sum of g * d swish / d beta over all elements. scratch is (n_threads, CHUNK_SIZE), a
     chunk buffer per thread; partials has one slot per chunk."""
-    cdef Py_ssize_t n = x.shape[0]
     cdef Py_ssize_t n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
     cdef Py_ssize_t c, start
-    for c in prange(n_chunks, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n, n_threads)):
-        start = c * CHUNK_SIZE
-        partials[c] = _swish_beta_grad_chunk(&x[start], &g[start],
-                                             min(<Py_ssize_t> CHUNK_SIZE, n - start), beta,
-                                             &scratch[threadid(), 0])
-    return sum_partials(&partials[0], n_chunks) if n_chunks > 0 else 0.0
+    if _use_threads(n, n_threads):
+        for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+            start = c * CHUNK_SIZE
+            partials[c] = _swish_beta_grad_chunk(&x[start], &g[start],
+                                                 min(<Py_ssize_t> CHUNK_SIZE, n - start),
+                                                 beta, &scratch[threadid() * CHUNK_SIZE])
+    else:
+        for c in range(n_chunks):
+            start = c * CHUNK_SIZE
+            partials[c] = _swish_beta_grad_chunk(&x[start], &g[start],
+                                                 min(<Py_ssize_t> CHUNK_SIZE, n - start),
+                                                 beta, scratch)
+    return sum_partials(partials, n_chunks) if n_chunks > 0 else 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,24 +350,30 @@ cdef inline void _softmax_grad_row(const floating* x, const floating* g, floatin
         dx[j] = dx[j] * (g[j] - dot)
 
 
-cdef void _softmax_forward(const floating[:, ::1] x, floating[:, ::1] y,
-                           int n_threads) noexcept nogil:
-    cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
+cdef void _softmax_forward(const floating* x, floating* y, Py_ssize_t n_rows,
+                           Py_ssize_t n_cols, int n_threads) noexcept nogil:
+    cdef Py_ssize_t i
     if n_cols == 0:
         return
-    for i in prange(n_rows, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n_rows * n_cols, n_threads)):
-        _softmax_row(&x[i, 0], &y[i, 0], n_cols)
+    if _use_threads(n_rows * n_cols, n_threads):
+        for i in prange(n_rows, schedule="static", num_threads=n_threads):
+            _softmax_row(&x[i * n_cols], &y[i * n_cols], n_cols)
+    else:
+        for i in range(n_rows):
+            _softmax_row(&x[i * n_cols], &y[i * n_cols], n_cols)
 
 
-cdef void _softmax_backward(const floating[:, ::1] x, const floating[:, ::1] g,
-                            floating[:, ::1] dx, int n_threads) noexcept nogil:
-    cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
+cdef void _softmax_backward(const floating* x, const floating* g, floating* dx,
+                            Py_ssize_t n_rows, Py_ssize_t n_cols, int n_threads) noexcept nogil:
+    cdef Py_ssize_t i
     if n_cols == 0:
         return
-    for i in prange(n_rows, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n_rows * n_cols, n_threads)):
-        _softmax_grad_row(&x[i, 0], &g[i, 0], &dx[i, 0], n_cols)
+    if _use_threads(n_rows * n_cols, n_threads):
+        for i in prange(n_rows, schedule="static", num_threads=n_threads):
+            _softmax_grad_row(&x[i * n_cols], &g[i * n_cols], &dx[i * n_cols], n_cols)
+    else:
+        for i in range(n_rows):
+            _softmax_grad_row(&x[i * n_cols], &g[i * n_cols], &dx[i * n_cols], n_cols)
 
 
 cdef inline void _maxout_row(const floating* x, floating* y, Py_ssize_t n_out,
@@ -421,25 +433,31 @@ cdef inline void _maxout_grad_row(const floating* x, const floating* g, floating
             dx[j * pieces + p] = gj if p == arg else <floating> 0
 
 
-cdef void _maxout_forward(const floating[:, ::1] x, floating[:, ::1] y, Py_ssize_t pieces,
-                          int n_threads) noexcept nogil:
-    cdef Py_ssize_t i, n_rows = x.shape[0], n_out = y.shape[1]
+cdef void _maxout_forward(const floating* x, floating* y, Py_ssize_t n_rows, Py_ssize_t n_out,
+                          Py_ssize_t pieces, int n_threads) noexcept nogil:
+    cdef Py_ssize_t i
     if n_out == 0:
         return
-    for i in prange(n_rows, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n_rows * x.shape[1], n_threads)):
-        _maxout_row(&x[i, 0], &y[i, 0], n_out, pieces)
+    if _use_threads(n_rows * n_out * pieces, n_threads):
+        for i in prange(n_rows, schedule="static", num_threads=n_threads):
+            _maxout_row(&x[i * n_out * pieces], &y[i * n_out], n_out, pieces)
+    else:
+        for i in range(n_rows):
+            _maxout_row(&x[i * n_out * pieces], &y[i * n_out], n_out, pieces)
 
 
-cdef void _maxout_backward(const floating[:, ::1] x, const floating[:, ::1] g,
-                           floating[:, ::1] dx, Py_ssize_t pieces,
+cdef void _maxout_backward(const floating* x, const floating* g, floating* dx,
+                           Py_ssize_t n_rows, Py_ssize_t n_out, Py_ssize_t pieces,
                            int n_threads) noexcept nogil:
-    cdef Py_ssize_t i, n_rows = x.shape[0], n_out = g.shape[1]
+    cdef Py_ssize_t i, width = n_out * pieces
     if n_out == 0:
         return
-    for i in prange(n_rows, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n_rows * x.shape[1], n_threads)):
-        _maxout_grad_row(&x[i, 0], &g[i, 0], &dx[i, 0], n_out, pieces)
+    if _use_threads(n_rows * width, n_threads):
+        for i in prange(n_rows, schedule="static", num_threads=n_threads):
+            _maxout_grad_row(&x[i * width], &g[i * n_out], &dx[i * width], n_out, pieces)
+    else:
+        for i in range(n_rows):
+            _maxout_grad_row(&x[i * width], &g[i * n_out], &dx[i * width], n_out, pieces)
 
 
 cdef inline void _prelu_row(const floating* x, const floating* weight, floating* y,
@@ -467,35 +485,43 @@ cdef inline void _prelu_grad_rows(const floating* x, const floating* g, const fl
             dx[i * n + j] = _leaky_relu_grad(xij, gij, weight[j])
 
 
-cdef void _prelu_forward(const floating[:, ::1] x, const floating[::1] weight,
-                         floating[:, ::1] y, int n_threads) noexcept nogil:
-    cdef Py_ssize_t i, n_rows = x.shape[0], n_cols = x.shape[1]
+cdef void _prelu_forward(const floating* x, const floating* weight, floating* y,
+                         Py_ssize_t n_rows, Py_ssize_t n_cols, int n_threads) noexcept nogil:
+    cdef Py_ssize_t i
     if n_cols == 0:
         return
-    for i in prange(n_rows, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n_rows * n_cols, n_threads)):
-        _prelu_row(&x[i, 0], &weight[0], &y[i, 0], n_cols)
+    if _use_threads(n_rows * n_cols, n_threads):
+        for i in prange(n_rows, schedule="static", num_threads=n_threads):
+            _prelu_row(&x[i * n_cols], weight, &y[i * n_cols], n_cols)
+    else:
+        for i in range(n_rows):
+            _prelu_row(&x[i * n_cols], weight, &y[i * n_cols], n_cols)
 
 
-cdef void _prelu_backward(const floating[:, ::1] x, const floating[:, ::1] g,
-                          const floating[::1] weight, floating[:, ::1] dx,
-                          double[:, ::1] partials, floating[::1] weight_grad,
-                          int n_threads) noexcept nogil:
+cdef void _prelu_backward(const floating* x, const floating* g, const floating* weight,
+                          floating* dx, floating* weight_grad, Py_ssize_t n_rows,
+                          Py_ssize_t n_cols, double* partials, int n_threads) noexcept nogil:
     """partials has one row per block of rows_per_block(n_cols) rows: each block writes its
     column sums there, and the blocks are added in order, whatever the thread count."""
-    cdef Py_ssize_t i, j, b, n_rows = x.shape[0], n_cols = x.shape[1]
-    cdef Py_ssize_t n_blocks = partials.shape[0], block = rows_per_block(n_cols)
+    cdef Py_ssize_t j, b, block = rows_per_block(n_cols)
+    cdef Py_ssize_t n_blocks = (n_rows + block - 1) // block
     cdef double total
     if n_cols == 0:
         return
-    for b in prange(n_blocks, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n_rows * n_cols, n_threads)):
-        _prelu_grad_rows(&x[b * block, 0], &g[b * block, 0], &weight[0], &dx[b * block, 0],
-                         &partials[b, 0], min(block, n_rows - b * block), n_cols)
+    if _use_threads(n_rows * n_cols, n_threads):
+        for b in prange(n_blocks, schedule="static", num_threads=n_threads):
+            _prelu_grad_rows(&x[b * block * n_cols], &g[b * block * n_cols], weight,
+                             &dx[b * block * n_cols], &partials[b * n_cols],
+                             min(block, n_rows - b * block), n_cols)
+    else:
+        for b in range(n_blocks):
+            _prelu_grad_rows(&x[b * block * n_cols], &g[b * block * n_cols], weight,
+                             &dx[b * block * n_cols], &partials[b * n_cols],
+                             min(block, n_rows - b * block), n_cols)
     for j in range(n_cols):
         total = 0
         for b in range(n_blocks):
-            total += partials[b, j]
+            total += partials[b * n_cols + j]
         weight_grad[j] = <floating> total
 
 
@@ -506,66 +532,92 @@ cpdef Py_ssize_t rows_per_block(Py_ssize_t n_cols) noexcept nogil:
 
 # ---------------------------------------------------------------------------------------------
 # Tier 3: entry points for fastnn.activations, which has validated the arrays. The flat
-# element-wise buffers are 1-D views of C- or F-contiguous 2-D arrays.
+# element-wise buffers are 1-D views of C- or F-contiguous 2-D arrays. Empty arrays reach the
+# kernels as NULL pointers with a zero size.
+
+cdef inline const floating* _in1(const floating[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline floating* _out1(floating[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline const floating* _in2(const floating[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
+cdef inline floating* _out2(floating[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
 
 def elementwise_forward(Kind kind, const floating[::1] x, floating[::1] out, double a,
                         double b, int n_threads):
     with nogil:
-        _elementwise_forward(kind, x, out, <floating> a, <floating> b, n_threads)
+        _elementwise_forward(kind, _in1(x), _out1(out), x.shape[0], <floating> a,
+                             <floating> b, n_threads)
 
 
 def elementwise_backward(Kind kind, const floating[::1] x, const floating[::1] grad_output,
                          floating[::1] out, double a, double b, int n_threads):
     with nogil:
-        _elementwise_backward(kind, x, grad_output, out, <floating> a, <floating> b,
-                              n_threads)
+        _elementwise_backward(kind, _in1(x), _in1(grad_output), _out1(out), x.shape[0],
+                              <floating> a, <floating> b, n_threads)
 
 
 def swish_beta_gradient(const floating[::1] x, const floating[::1] grad_output, double beta,
                         floating[:, ::1] scratch, double[::1] partials, int n_threads):
-    """Sum of grad_output * d swish / d beta (a float)."""
+    """Sum of grad_output * d swish / d beta (a float). scratch is (n_threads, chunk_size)."""
     cdef double total
     with nogil:
-        total = _swish_beta_grad_total(x, grad_output, <floating> beta, scratch, partials,
+        total = _swish_beta_grad_total(_in1(x), _in1(grad_output), x.shape[0],
+                                       <floating> beta, _out2(scratch),
+                                       &partials[0] if partials.shape[0] > 0 else NULL,
                                        n_threads)
     return total
 
 
 def softmax_forward(const floating[:, ::1] x, floating[:, ::1] out, int n_threads):
     with nogil:
-        _softmax_forward(x, out, n_threads)
+        _softmax_forward(_in2(x), _out2(out), x.shape[0], x.shape[1], n_threads)
 
 
 def softmax_backward(const floating[:, ::1] x, const floating[:, ::1] grad_output,
                      floating[:, ::1] out, int n_threads):
     with nogil:
-        _softmax_backward(x, grad_output, out, n_threads)
+        _softmax_backward(_in2(x), _in2(grad_output), _out2(out), x.shape[0], x.shape[1],
+                          n_threads)
 
 
 def maxout_forward(const floating[:, ::1] x, floating[:, ::1] out, Py_ssize_t pieces,
                    int n_threads):
     with nogil:
-        _maxout_forward(x, out, pieces, n_threads)
+        _maxout_forward(_in2(x), _out2(out), x.shape[0], out.shape[1], pieces, n_threads)
 
 
 def maxout_backward(const floating[:, ::1] x, const floating[:, ::1] grad_output,
                     floating[:, ::1] out, Py_ssize_t pieces, int n_threads):
     with nogil:
-        _maxout_backward(x, grad_output, out, pieces, n_threads)
+        _maxout_backward(_in2(x), _in2(grad_output), _out2(out), x.shape[0],
+                         grad_output.shape[1], pieces, n_threads)
 
 
 def prelu_forward(const floating[:, ::1] x, const floating[::1] weight, floating[:, ::1] out,
                   int n_threads):
     with nogil:
-        _prelu_forward(x, weight, out, n_threads)
+        _prelu_forward(_in2(x), _in1(weight), _out2(out), x.shape[0], x.shape[1], n_threads)
 
 
 def prelu_backward(const floating[:, ::1] x, const floating[:, ::1] grad_output,
                    const floating[::1] weight, floating[:, ::1] out,
                    double[:, ::1] partials, floating[::1] weight_grad, int n_threads):
-    """Writes dL/dx into out and dL/dweight (one per column) into weight_grad."""
+    """Writes dL/dx into out and dL/dweight (one per column) into weight_grad. partials has
+    at least ceil(n_rows / rows_per_block(n_cols)) rows of n_cols."""
     with nogil:
-        _prelu_backward(x, grad_output, weight, out, partials, weight_grad, n_threads)
+        _prelu_backward(_in2(x), _in2(grad_output), _in1(weight), _out2(out),
+                        _out1(weight_grad), x.shape[0], x.shape[1],
+                        &partials[0, 0] if partials.shape[0] > 0 and partials.shape[1] > 0
+                        else NULL, n_threads)
 
 
 # Sizes the Python layer needs to allocate reduction buffers.
