@@ -5,9 +5,17 @@ and the L1/L2 penalty over the weights. The network (fastnn/network.py) calls th
 the BLAS products of fastnn._core._blas.
 
 All are memory-bound simple arithmetic: one pass each, OpenMP over rows (or chunks) above
-PARALLEL_MIN_SIZE elements. Reductions over rows (bias gradient, batch statistics) go through
-fixed row blocks whose column sums are added in block order, so results are bitwise identical
-for any thread count.
+PARALLEL_MIN_SIZE elements. Below it a kernel runs the same loop outside any OpenMP region
+(`if _use_threads(...): prange ... else: range ...` over the same per-row function):
+entering a region costs about half a microsecond even on one thread (libgomp sets up a team),
+more than the arithmetic of a minibatch-sized array. Every row is computed by the same call
+either way, and reductions over rows (bias gradient, batch statistics) go through fixed row
+blocks whose column sums are added in block order, so results are bitwise identical for any
+thread count.
+
+The tier-2 loops take raw C-contiguous buffers (declared in _layers.pxd, so that the
+network's compiled plan, fastnn/_core/_network*.pyx, calls them directly); the def entry
+points below pass them the data of validated arrays.
 """
 from cython.parallel cimport prange
 
@@ -26,18 +34,32 @@ cpdef Py_ssize_t rows_per_block(Py_ssize_t n_cols) noexcept nogil:
     return max(CHUNK_SIZE // max(n_cols, 1), 1)
 
 
+cpdef Py_ssize_t n_row_blocks(Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil:
+    """Blocks of a column reduction over n_rows rows (rows of its partial sums)."""
+    cdef Py_ssize_t block = rows_per_block(n_cols)
+    return (n_rows + block - 1) // block
+
+
 # ---------------------------------------------------------------------------------------------
 # Bias.
 
-cdef void _bias_add(floating[:, ::1] z, const floating[::1] bias, int n_threads) noexcept nogil:
+cdef inline void _bias_add_row(floating* z, const floating* bias,
+                               Py_ssize_t n_cols) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n_cols):
+        z[j] += bias[j]
+
+
+cdef void _bias_add(floating* z, const floating* bias, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                    int n_threads) noexcept nogil:
     """z[i, :] += bias."""
-    cdef Py_ssize_t i, j, n_rows = z.shape[0], n_cols = z.shape[1]
-    if n_cols == 0:
-        return
-    for i in prange(n_rows, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n_rows * n_cols, n_threads)):
-        for j in range(n_cols):
-            z[i, j] += bias[j]
+    cdef Py_ssize_t i
+    if _use_threads(n_rows * n_cols, n_threads):
+        for i in prange(n_rows, schedule="static", num_threads=n_threads):
+            _bias_add_row(&z[i * n_cols], bias, n_cols)
+    else:
+        for i in range(n_rows):
+            _bias_add_row(&z[i * n_cols], bias, n_cols)
 
 
 cdef void _column_block_sums(const floating* a, Py_ssize_t n_rows, Py_ssize_t n_cols,
@@ -51,34 +73,54 @@ cdef void _column_block_sums(const floating* a, Py_ssize_t n_rows, Py_ssize_t n_
             out[j] += a[i * n_cols + j]
 
 
-cdef void _column_sums(const floating[:, ::1] a, double[:, ::1] partials, floating[::1] out,
-                       double scale, int n_threads) noexcept nogil:
-    """out[j] = scale * sum_i a[i, j]: blocks of rows_per_block rows in parallel, then the
-    block sums in block order (partials has one row per block)."""
-    cdef Py_ssize_t b, j, n_rows = a.shape[0], n_cols = a.shape[1]
-    cdef Py_ssize_t block = rows_per_block(n_cols), n_blocks = partials.shape[0]
+cdef void _column_sums(const floating* a, floating* out, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                       double scale, double* partials, int n_threads) noexcept nogil:
+    """out[j] = scale * sum_i a[i, j]: blocks of rows_per_block rows (in parallel), then the
+    block sums in block order (partials has n_row_blocks rows of n_cols)."""
+    cdef Py_ssize_t b, j, block = rows_per_block(n_cols)
+    cdef Py_ssize_t n_blocks = n_row_blocks(n_rows, n_cols)
     cdef double total
     if n_cols == 0:
         return
-    for b in prange(n_blocks, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n_rows * n_cols, n_threads)):
-        _column_block_sums(&a[b * block, 0], min(block, n_rows - b * block), n_cols,
-                           &partials[b, 0])
+    if _use_threads(n_rows * n_cols, n_threads):
+        for b in prange(n_blocks, schedule="static", num_threads=n_threads):
+            _column_block_sums(&a[b * block * n_cols], min(block, n_rows - b * block), n_cols,
+                               &partials[b * n_cols])
+    else:
+        for b in range(n_blocks):
+            _column_block_sums(&a[b * block * n_cols], min(block, n_rows - b * block), n_cols,
+                               &partials[b * n_cols])
     for j in range(n_cols):
         total = 0
         for b in range(n_blocks):
-            total += partials[b, j]
+            total += partials[b * n_cols + j]
         out[j] = <floating> (scale * total)
 
 
 # ---------------------------------------------------------------------------------------------
 # Batch normalisation over the rows of z (n_samples, n_features), torch's BatchNorm1d.
 
-cdef void _batchnorm_train(const floating[:, ::1] z, const floating[::1] gamma,
-                           const floating[::1] beta, floating[:, ::1] out,
-                           floating[:, ::1] z_hat, floating[::1] mean, floating[::1] inv_std,
-                           floating[::1] running_mean, floating[::1] running_var,
-                           double momentum, double eps, double[:, ::1] partials,
+cdef inline void _squared_deviations_row(const floating* z, const floating* mean,
+                                         floating* out, Py_ssize_t n_cols) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n_cols):
+        out[j] = (z[j] - mean[j]) * (z[j] - mean[j])
+
+
+cdef inline void _normalise_row(const floating* z, const floating* mean,
+                                const floating* inv_std, const floating* gamma,
+                                const floating* beta, floating* z_hat, floating* out,
+                                Py_ssize_t n_cols) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n_cols):
+        z_hat[j] = (z[j] - mean[j]) * inv_std[j]
+        out[j] = gamma[j] * z_hat[j] + beta[j]
+
+
+cdef void _batchnorm_train(const floating* z, const floating* gamma, const floating* beta,
+                           floating* out, floating* z_hat, floating* mean, floating* inv_std,
+                           floating* running_mean, floating* running_var, Py_ssize_t n,
+                           Py_ssize_t n_cols, double momentum, double eps, double* partials,
                            int n_threads) noexcept nogil:
     """Training mode: normalise with the batch mean and biased variance, keep z_hat and
     1/sqrt(var + eps) for the backward pass, and update the running statistics with torch's
@@ -86,16 +128,19 @@ cdef void _batchnorm_train(const floating[:, ::1] z, const floating[::1] gamma,
 
     The variance is the mean of squared deviations from the mean, computed in a second pass
     (not E[z^2] - E[z]^2, which cancels catastrophically when |mean| >> std)."""
-    cdef Py_ssize_t i, j, n = z.shape[0], n_cols = z.shape[1]
+    cdef Py_ssize_t i, j
     cdef double var, d
+    cdef bint threads = _use_threads(n * n_cols, n_threads)
     if n_cols == 0 or n == 0:
         return
-    _column_sums(z, partials, mean, 1.0 / n, n_threads)
-    for i in prange(n, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n * n_cols, n_threads)):
-        for j in range(n_cols):
-            z_hat[i, j] = (z[i, j] - mean[j]) * (z[i, j] - mean[j])
-    _column_sums(z_hat, partials, inv_std, 1.0, n_threads)  # sum of squared deviations
+    _column_sums(z, mean, n, n_cols, 1.0 / n, partials, n_threads)
+    if threads:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            _squared_deviations_row(&z[i * n_cols], mean, &z_hat[i * n_cols], n_cols)
+    else:
+        for i in range(n):
+            _squared_deviations_row(&z[i * n_cols], mean, &z_hat[i * n_cols], n_cols)
+    _column_sums(z_hat, inv_std, n, n_cols, 1.0, partials, n_threads)  # sum of sq. deviations
     for j in range(n_cols):
         var = inv_std[j] / n
         running_mean[j] = <floating> ((1 - momentum) * running_mean[j] + momentum * mean[j])
@@ -103,78 +148,151 @@ cdef void _batchnorm_train(const floating[:, ::1] z, const floating[::1] gamma,
         d = inv_std[j] / (n - 1) if n > 1 else running_var[j]
         running_var[j] = <floating> ((1 - momentum) * running_var[j] + momentum * d)
         inv_std[j] = <floating> (1.0 / _sqrt(var + eps))
-    for i in prange(n, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n * n_cols, n_threads)):
-        for j in range(n_cols):
-            z_hat[i, j] = (z[i, j] - mean[j]) * inv_std[j]
-            out[i, j] = gamma[j] * z_hat[i, j] + beta[j]
+    if threads:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            _normalise_row(&z[i * n_cols], mean, inv_std, gamma, beta, &z_hat[i * n_cols],
+                           &out[i * n_cols], n_cols)
+    else:
+        for i in range(n):
+            _normalise_row(&z[i * n_cols], mean, inv_std, gamma, beta, &z_hat[i * n_cols],
+                           &out[i * n_cols], n_cols)
 
 
-cdef void _batchnorm_eval(const floating[:, ::1] z, const floating[::1] gamma,
-                          const floating[::1] beta, const floating[::1] running_mean,
-                          const floating[::1] running_var, floating[:, ::1] out, double eps,
+cdef inline void _batchnorm_eval_row(const floating* z, const floating* gamma,
+                                     const floating* beta, const floating* running_mean,
+                                     const floating* running_var, floating* out,
+                                     Py_ssize_t n_cols, floating eps) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n_cols):
+        out[j] = gamma[j] * (z[j] - running_mean[j]) / _sqrt(running_var[j] + eps) + beta[j]
+
+
+cdef void _batchnorm_eval(const floating* z, const floating* gamma, const floating* beta,
+                          const floating* running_mean, const floating* running_var,
+                          floating* out, Py_ssize_t n, Py_ssize_t n_cols, double eps,
                           int n_threads) noexcept nogil:
     """Inference mode: normalise with the running statistics."""
-    cdef Py_ssize_t i, j, n = z.shape[0], n_cols = z.shape[1]
-    if n_cols == 0:
-        return
-    for i in prange(n, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n * n_cols, n_threads)):
-        for j in range(n_cols):
-            out[i, j] = (gamma[j] * (z[i, j] - running_mean[j])
-                         / _sqrt(running_var[j] + <floating> eps) + beta[j])
+    cdef Py_ssize_t i
+    if _use_threads(n * n_cols, n_threads):
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            _batchnorm_eval_row(&z[i * n_cols], gamma, beta, running_mean, running_var,
+                                &out[i * n_cols], n_cols, <floating> eps)
+    else:
+        for i in range(n):
+            _batchnorm_eval_row(&z[i * n_cols], gamma, beta, running_mean, running_var,
+                                &out[i * n_cols], n_cols, <floating> eps)
 
 
-cdef void _batchnorm_backward(const floating[:, ::1] grad_out, const floating[:, ::1] z_hat,
-                              const floating[::1] gamma, const floating[::1] inv_std,
-                              floating[:, ::1] grad_z, floating[::1] grad_gamma,
-                              floating[::1] grad_beta, floating[:, ::1] scratch,
-                              double[:, ::1] partials, int n_threads) noexcept nogil:
+cdef inline void _batchnorm_grad_row(const floating* grad_out, const floating* z_hat,
+                                     const floating* gamma, const floating* inv_std,
+                                     const floating* grad_gamma, const floating* grad_beta,
+                                     floating* grad_z, Py_ssize_t n,
+                                     Py_ssize_t n_cols) noexcept nogil:
+    # grad_z = gamma inv_std / n (n g - grad_beta - z_hat grad_gamma), n the batch size
+    cdef Py_ssize_t j
+    for j in range(n_cols):
+        grad_z[j] = (gamma[j] * inv_std[j] / n
+                     * (n * grad_out[j] - grad_beta[j] - z_hat[j] * grad_gamma[j]))
+
+
+cdef void _batchnorm_backward(const floating* grad_out, const floating* z_hat,
+                              const floating* gamma, const floating* inv_std, floating* grad_z,
+                              floating* grad_gamma, floating* grad_beta, floating* scratch,
+                              Py_ssize_t n, Py_ssize_t n_cols, double* partials,
+                              int n_threads) noexcept nogil:
     """Gradients of training-mode batch norm:
     grad_beta = sum_i g, grad_gamma = sum_i g z_hat,
     grad_z = gamma inv_std / n (n g - grad_beta - z_hat grad_gamma).
     grad_z may be grad_out (in place); scratch is (n, n_features)."""
-    cdef Py_ssize_t i, j, n = grad_out.shape[0], n_cols = grad_out.shape[1]
+    cdef Py_ssize_t i
+    cdef bint threads = _use_threads(n * n_cols, n_threads)
     if n_cols == 0 or n == 0:
         return
-    _column_sums(grad_out, partials, grad_beta, 1.0, n_threads)
-    for i in prange(n, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n * n_cols, n_threads)):
-        for j in range(n_cols):
-            scratch[i, j] = grad_out[i, j] * z_hat[i, j]
-    _column_sums(scratch, partials, grad_gamma, 1.0, n_threads)
-    for i in prange(n, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n * n_cols, n_threads)):
-        for j in range(n_cols):
-            grad_z[i, j] = (gamma[j] * inv_std[j] / n
-                            * (n * grad_out[i, j] - grad_beta[j] - z_hat[i, j] * grad_gamma[j]))
+    _column_sums(grad_out, grad_beta, n, n_cols, 1.0, partials, n_threads)
+    if threads:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            _product_row(&grad_out[i * n_cols], &z_hat[i * n_cols], &scratch[i * n_cols],
+                         n_cols)
+    else:
+        for i in range(n):
+            _product_row(&grad_out[i * n_cols], &z_hat[i * n_cols], &scratch[i * n_cols],
+                         n_cols)
+    _column_sums(scratch, grad_gamma, n, n_cols, 1.0, partials, n_threads)
+    if threads:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            _batchnorm_grad_row(&grad_out[i * n_cols], &z_hat[i * n_cols], gamma, inv_std,
+                                grad_gamma, grad_beta, &grad_z[i * n_cols], n, n_cols)
+    else:
+        for i in range(n):
+            _batchnorm_grad_row(&grad_out[i * n_cols], &z_hat[i * n_cols], gamma, inv_std,
+                                grad_gamma, grad_beta, &grad_z[i * n_cols], n, n_cols)
 
 
 # ---------------------------------------------------------------------------------------------
+# Element-wise passes over (n_rows, n_cols): dropout, its backward, the identity skip.
 # Inverted dropout: units are kept with probability 1 - rate and scaled by 1 / (1 - rate), so
 # the expected activation is unchanged and nothing is rescaled at inference.
 
-cdef void _dropout_forward(floating[:, ::1] a, floating[:, ::1] mask, double rate,
-                           int n_threads) noexcept nogil:
+cdef inline void _dropout_row(floating* a, floating* mask, Py_ssize_t n_cols, floating rate,
+                              floating scale) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n_cols):
+        mask[j] = scale if mask[j] >= rate else 0
+        a[j] = a[j] * mask[j]
+
+
+cdef void _dropout_forward(floating* a, floating* mask, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                           double rate, int n_threads) noexcept nogil:
     """mask holds uniform [0, 1) draws on entry and the kept-unit scale (0 or 1/(1-rate)) on
     exit; a *= mask."""
-    cdef Py_ssize_t i, j, n_rows = a.shape[0], n_cols = a.shape[1]
+    cdef Py_ssize_t i
     cdef floating scale = <floating> (1.0 / (1.0 - rate))
     cdef floating r = <floating> rate
-    for i in prange(n_rows, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n_rows * n_cols, n_threads)):
-        for j in range(n_cols):
-            mask[i, j] = scale if mask[i, j] >= r else 0
-            a[i, j] = a[i, j] * mask[i, j]
+    if _use_threads(n_rows * n_cols, n_threads):
+        for i in prange(n_rows, schedule="static", num_threads=n_threads):
+            _dropout_row(&a[i * n_cols], &mask[i * n_cols], n_cols, r, scale)
+    else:
+        for i in range(n_rows):
+            _dropout_row(&a[i * n_cols], &mask[i * n_cols], n_cols, r, scale)
 
 
-cdef void _multiply(floating[:, ::1] a, const floating[:, ::1] b, int n_threads) noexcept nogil:
+cdef inline void _product_row(const floating* a, const floating* b, floating* out,
+                              Py_ssize_t n_cols) noexcept nogil:
+    """out = a * b (out may be a)."""
+    cdef Py_ssize_t j
+    for j in range(n_cols):
+        out[j] = a[j] * b[j]
+
+
+cdef void _multiply(floating* a, const floating* b, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                    int n_threads) noexcept nogil:
     """a *= b (the dropout backward: the gradient flows through kept units only)."""
-    cdef Py_ssize_t i, j, n_rows = a.shape[0], n_cols = a.shape[1]
-    for i in prange(n_rows, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n_rows * n_cols, n_threads)):
-        for j in range(n_cols):
-            a[i, j] = a[i, j] * b[i, j]
+    cdef Py_ssize_t i
+    if _use_threads(n_rows * n_cols, n_threads):
+        for i in prange(n_rows, schedule="static", num_threads=n_threads):
+            _product_row(&a[i * n_cols], &b[i * n_cols], &a[i * n_cols], n_cols)
+    else:
+        for i in range(n_rows):
+            _product_row(&a[i * n_cols], &b[i * n_cols], &a[i * n_cols], n_cols)
+
+
+cdef inline void _sum_row(floating* a, const floating* b, Py_ssize_t n_cols) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n_cols):
+        a[j] = a[j] + b[j]
+
+
+cdef void _add(floating* a, const floating* b, Py_ssize_t n_rows, Py_ssize_t n_cols,
+               int n_threads) noexcept nogil:
+    """a += b (the identity residual connection: a += a_prev forward, delta_prev += delta
+    backward)."""
+    cdef Py_ssize_t i
+    if _use_threads(n_rows * n_cols, n_threads):
+        for i in prange(n_rows, schedule="static", num_threads=n_threads):
+            _sum_row(&a[i * n_cols], &b[i * n_cols], n_cols)
+    else:
+        for i in range(n_rows):
+            _sum_row(&a[i * n_cols], &b[i * n_cols], n_cols)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,32 +312,62 @@ cdef double _penalty_chunk(const floating* w, floating* g, Py_ssize_t n, floatin
     return total
 
 
-cdef double _penalty(const floating[::1] weights, floating[::1] grads, double l2, double l1,
-                     double[::1] partials, int n_threads) noexcept nogil:
-    cdef Py_ssize_t n = weights.shape[0]
+cdef double _penalty(const floating* weights, floating* grads, Py_ssize_t n, double l2,
+                     double l1, double* partials, int n_threads) noexcept nogil:
+    """grads += l2 * weights + l1 * sign(weights) over n weights; returns
+    sum(0.5 l2 w^2 + l1 |w|). partials has one slot per chunk of CHUNK_SIZE."""
     cdef Py_ssize_t n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
     cdef Py_ssize_t c, start
-    for c in prange(n_chunks, schedule="static", num_threads=n_threads,
-                    use_threads_if=_use_threads(n, n_threads)):
-        start = c * CHUNK_SIZE
-        partials[c] = _penalty_chunk(&weights[start], &grads[start],
-                                     min(<Py_ssize_t> CHUNK_SIZE, n - start),
-                                     <floating> l2, <floating> l1)
-    return sum_partials(&partials[0], n_chunks) if n_chunks > 0 else 0.0
+    if _use_threads(n, n_threads):
+        for c in prange(n_chunks, schedule="static", num_threads=n_threads):
+            start = c * CHUNK_SIZE
+            partials[c] = _penalty_chunk(&weights[start], &grads[start],
+                                         min(<Py_ssize_t> CHUNK_SIZE, n - start),
+                                         <floating> l2, <floating> l1)
+    else:
+        for c in range(n_chunks):
+            start = c * CHUNK_SIZE
+            partials[c] = _penalty_chunk(&weights[start], &grads[start],
+                                         min(<Py_ssize_t> CHUNK_SIZE, n - start),
+                                         <floating> l2, <floating> l1)
+    return sum_partials(partials, n_chunks) if n_chunks > 0 else 0.0
 
 
 # ---------------------------------------------------------------------------------------------
-# Entry points for fastnn.network (arrays validated and allocated there).
+# Entry points for fastnn.network (arrays validated and allocated there; partials sized by
+# n_row_blocks, or one slot per chunk for the penalty). Empty arrays reach the kernels as NULL
+# pointers with a zero size.
+
+cdef inline const floating* _in1(const floating[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline floating* _out1(floating[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline const floating* _in2(const floating[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
+cdef inline floating* _out2(floating[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
+cdef inline double* _work2(double[:, ::1] a) noexcept nogil:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
 
 def bias_add(floating[:, ::1] z, const floating[::1] bias, int n_threads):
     with nogil:
-        _bias_add(z, bias, n_threads)
+        _bias_add(_out2(z), _in1(bias), z.shape[0], z.shape[1], n_threads)
 
 
 def column_sums(const floating[:, ::1] a, double[:, ::1] partials, floating[::1] out,
                 double scale, int n_threads):
     with nogil:
-        _column_sums(a, partials, out, scale, n_threads)
+        _column_sums(_in2(a), _out1(out), a.shape[0], a.shape[1], scale, _work2(partials),
+                     n_threads)
 
 
 def batchnorm_train(const floating[:, ::1] z, const floating[::1] gamma,
@@ -228,8 +376,9 @@ def batchnorm_train(const floating[:, ::1] z, const floating[::1] gamma,
                     floating[::1] running_var, double momentum, double eps,
                     double[:, ::1] partials, int n_threads):
     with nogil:
-        _batchnorm_train(z, gamma, beta, out, z_hat, mean, inv_std, running_mean, running_var,
-                         momentum, eps, partials, n_threads)
+        _batchnorm_train(_in2(z), _in1(gamma), _in1(beta), _out2(out), _out2(z_hat),
+                         _out1(mean), _out1(inv_std), _out1(running_mean), _out1(running_var),
+                         z.shape[0], z.shape[1], momentum, eps, _work2(partials), n_threads)
 
 
 def batchnorm_eval(const floating[:, ::1] z, const floating[::1] gamma,
@@ -237,7 +386,9 @@ def batchnorm_eval(const floating[:, ::1] z, const floating[::1] gamma,
                    const floating[::1] running_var, floating[:, ::1] out, double eps,
                    int n_threads):
     with nogil:
-        _batchnorm_eval(z, gamma, beta, running_mean, running_var, out, eps, n_threads)
+        _batchnorm_eval(_in2(z), _in1(gamma), _in1(beta), _in1(running_mean),
+                        _in1(running_var), _out2(out), z.shape[0], z.shape[1], eps,
+                        n_threads)
 
 
 def batchnorm_backward(const floating[:, ::1] grad_out, const floating[:, ::1] z_hat,
@@ -246,18 +397,25 @@ def batchnorm_backward(const floating[:, ::1] grad_out, const floating[:, ::1] z
                        floating[::1] grad_beta, floating[:, ::1] scratch,
                        double[:, ::1] partials, int n_threads):
     with nogil:
-        _batchnorm_backward(grad_out, z_hat, gamma, inv_std, grad_z, grad_gamma, grad_beta,
-                            scratch, partials, n_threads)
+        _batchnorm_backward(_in2(grad_out), _in2(z_hat), _in1(gamma), _in1(inv_std),
+                            _out2(grad_z), _out1(grad_gamma), _out1(grad_beta),
+                            _out2(scratch), grad_out.shape[0], grad_out.shape[1],
+                            _work2(partials), n_threads)
 
 
 def dropout_forward(floating[:, ::1] a, floating[:, ::1] mask, double rate, int n_threads):
     with nogil:
-        _dropout_forward(a, mask, rate, n_threads)
+        _dropout_forward(_out2(a), _out2(mask), a.shape[0], a.shape[1], rate, n_threads)
 
 
 def multiply(floating[:, ::1] a, const floating[:, ::1] b, int n_threads):
     with nogil:
-        _multiply(a, b, n_threads)
+        _multiply(_out2(a), _in2(b), a.shape[0], a.shape[1], n_threads)
+
+
+def add(floating[:, ::1] a, const floating[:, ::1] b, int n_threads):
+    with nogil:
+        _add(_out2(a), _in2(b), a.shape[0], a.shape[1], n_threads)
 
 
 def penalty(const floating[::1] weights, floating[::1] grads, double l2, double l1,
@@ -265,7 +423,8 @@ def penalty(const floating[::1] weights, floating[::1] grads, double l2, double 
     """grads += l2 * weights + l1 * sign(weights); returns sum(0.5 l2 w^2 + l1 |w|)."""
     cdef double total
     with nogil:
-        total = _penalty(weights, grads, l2, l1, partials, n_threads)
+        total = _penalty(_in1(weights), _out1(grads), weights.shape[0], l2, l1,
+                         &partials[0] if partials.shape[0] > 0 else NULL, n_threads)
     return total
 
 
