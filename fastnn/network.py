@@ -31,6 +31,23 @@ of their sample weights), on the weights only, never the biases.
 
 Buffers for the activations and deltas are allocated for the largest batch seen and reused,
 so a training step allocates no arrays after the first one.
+
+Compiled plan. ``loss_and_gradient`` and ``forward`` check their input, draw the dropout
+masks and then make ONE nogil call into a plan (fastnn/_core/_network*.pyx) that runs every
+layer's kernels in sequence on raw pointers to the network's buffers: for small batches the
+Python overhead of calling ~30 kernels one by one would cost more than their arithmetic. The
+plan is built when the workspace is (re)allocated and when the parameter views are rebound
+(after unpickling); it snapshots the activations' and the loss's fixed hyper-parameters,
+while learned ones (PReLU slopes, swish beta) and the network's alpha, l1, loss_scale and
+batch-norm settings are read at each call. The Python sequence below (``_forward``,
+``_backward``) computes the same thing with the same kernels; it remains the path for what
+the plan does not run: activation or loss objects of other classes than fastnn's own (a
+subclass may change forward/backward), ``binary_step`` (its backward warns), output
+activations other than element-wise ones and softmax (maxout, PReLU, learned swish: their
+parameters are not in the flat buffer), activation parameters that do not fit the dtype and
+PReLU slope counts that do not match the width (the Python path raises at the call), empty
+batches, and training calls on a model whose gradient or running statistics are read-only
+(loaded with joblib's mmap_mode: the Python path says so; predicting stays compiled).
 """
 import copy
 import numbers
@@ -41,7 +58,7 @@ from sklearn.utils import check_random_state
 from fastnn import activations as _activations
 from fastnn import initializers as _initializers
 from fastnn import losses as _losses
-from fastnn._core import _blas, _layers
+from fastnn._core import _blas, _dispatch, _layers
 from fastnn._core._openmp import effective_n_threads
 
 __all__ = ["Network", "check_gradient"]
@@ -67,6 +84,66 @@ _FUSED = {
 _KERNEL_THREADS_MIN_ELEMENTS = 1 << 20
 
 _RELU_FAMILY = ("relu", "leaky_relu", "prelu", "elu", "gelu", "swish", "silu", "maxout")
+
+# The compiled plan, bound to the activation and loss kernels for the widest vector
+# instructions this CPU has (see fastnn/_core/_network.pyx).
+_plans = _dispatch.load("_network")
+_Op = _plans.ActivationOp
+
+# Activation and loss classes the plan runs: exact types, because a subclass may change what
+# forward and backward do. BinaryStep is left out: its backward warns at every call.
+_PLAN_ELEMENTWISE = (_activations.Identity, _activations.Sigmoid, _activations.Tanh,
+                     _activations.ReLU, _activations.LeakyReLU, _activations.ELU,
+                     _activations.SELU, _activations.Softplus, _activations.GELU,
+                     _activations.Swish)
+_PLAN_LOSSES = frozenset(type(_losses.get(name)) for name in _losses.available())
+_INT64 = np.dtype(np.int64).num  # numpy type number of integer labels
+
+
+class _NotCompiled(Exception):
+    """A part of the network that only the Python path runs."""
+
+
+def _activation_op(act, width, dtype, in_buffer):
+    """(op, kind, a, b, pieces, shared_slope) of an activation on `width` columns, for the
+    plan. in_buffer: its learned parameters, if any, live in the flat buffer (hidden
+    layers)."""
+    cls = type(act)
+    if cls in _PLAN_ELEMENTWISE and not (getattr(act, "learn_beta", False) and not in_buffer):
+        try:
+            a, b = act._params_for(dtype)
+        except ValueError:  # a parameter that does not fit float32: the Python path raises
+            raise _NotCompiled from None
+        return _Op.OP_ELEMENTWISE, int(act._kind), a, b, 1, False
+    if cls is _activations.Softmax:
+        return _Op.OP_SOFTMAX, 0, 0.0, 0.0, 1, False
+    if cls is _activations.Maxout and in_buffer:
+        return _Op.OP_MAXOUT, 0, 0.0, 0.0, act.pieces, False
+    if cls is _activations.PReLU and in_buffer:
+        shared = act.num_parameters == 1 and width != 1
+        if not shared and act.params.size != width:  # the Python path raises
+            raise _NotCompiled
+        return _Op.OP_PRELU, 0, 0.0, 0.0, 1, shared
+    raise _NotCompiled
+
+
+def _loss_spec(loss, n_outputs, dtype):
+    """(dense_kind, labels_kind, p0, p1, column_weight) of the loss for the plan; a kind is
+    -1 when the loss does not take targets in that form."""
+    if type(loss) not in _PLAN_LOSSES:
+        raise _NotCompiled
+    specs = []
+    for labels in (False, True):
+        try:
+            specs.append(loss.kernel_spec(n_outputs, dtype, labels=labels))
+        except ValueError:  # no such form, or a class weight of the wrong length
+            specs.append(None)
+    dense, labels = specs
+    if dense is None and labels is None:
+        raise _NotCompiled
+    _, p0, p1, column_weight = dense or labels
+    return (-1 if dense is None else int(dense[0]), -1 if labels is None else int(labels[0]),
+            p0, p1, column_weight)
 
 
 def _activation_name(act):
@@ -172,9 +249,10 @@ class Network:
                 fan_in, units, hidden_acts[i] if hidden else None, hidden=hidden,
                 batch_norm=hidden and self.batch_norm, residual=residual,
                 dropout=self.dropout if hidden else 0.0))
+        self._widest = max(layer.n_linear for layer in self.layers)
+        self._batch_capacity, self._plan = 0, None
         self._allocate()
         self._initialize(init, check_random_state(random_state), activation)
-        self._batch_capacity = 0
 
     # -----------------------------------------------------------------------------------------
     # Construction
@@ -235,6 +313,8 @@ class Network:
             offset += n
         self.coefs_ = [layer.coef for layer in self.layers]
         self.intercepts_ = [layer.intercept for layer in self.layers]
+        if self._batch_capacity:  # the plan points into the old views' buffers
+            self._plan = self._build_plan()
 
     def _initialize(self, init, rng, activation):
         hidden_name = _activation_name(activation if not isinstance(activation, (list, tuple))
@@ -272,8 +352,8 @@ class Network:
             layer.a = np.empty((n, layer.units), dt)           # output
             layer.delta_a = np.empty((n, layer.units), dt)     # d loss / d output
             layer.delta_z = np.empty((n, layer.n_linear), dt)  # d loss / d pre-activation
-            blocks = -(-n // _layers.rows_per_block(layer.n_linear))
-            layer.partials = np.empty((blocks, layer.n_linear))
+            layer.partials = np.empty((_layers.n_row_blocks(n, layer.n_linear),
+                                       layer.n_linear))
             if layer.batch_norm:
                 layer.z_bn = np.empty((n, layer.n_linear), dt)
                 layer.z_hat = np.empty((n, layer.n_linear), dt)
@@ -286,11 +366,32 @@ class Network:
         last.delta_out = np.empty((n, last.units), dt)
         self._penalty_partials = np.empty(-(-self.n_weights // _layers.chunk_size))
         self._batch_capacity = n_samples
+        self._plan = self._build_plan()
+
+    def _build_plan(self):
+        """The compiled plan over the current buffers, or None when some layer, the output
+        activation or the loss needs the Python path (see the module docstring)."""
+        last = self.layers[-1]
+        try:
+            hidden = [_activation_op(layer.activation, layer.n_linear, self.dtype, True)
+                      for layer in self.layers if layer.hidden]
+            output = _activation_op(self.output_activation, last.units, self.dtype, False)
+            loss = _loss_spec(self._train_loss, last.units, self.dtype)
+        except _NotCompiled:
+            return None
+        dense_kind, labels_kind = loss[:2]
+        # how the targets reach the loss kernel: as the outputs' shape, as integer labels, or
+        # (softmax cross-entropy) labels unless y has the outputs' shape
+        self._plan_targets = ("either" if dense_kind >= 0 and labels_kind >= 0 else
+                              "dense" if dense_kind >= 0 else "labels")
+        return _plans.Plan(self, hidden, output, loss)
 
     # -----------------------------------------------------------------------------------------
     # Forward and backward
 
     def _check_X(self, X):
+        if _plans.readable(X, self.dtype.num, -1, self.layers[0].fan_in):
+            return X  # the common case, checked at C speed
         X = np.asarray(X)
         if X.dtype != self.dtype:
             raise TypeError(f"X has dtype {X.dtype}; this network computes in {self.dtype}")
@@ -301,19 +402,31 @@ class Network:
 
     def _kernel_threads(self, n):
         """Threads for the network's own kernels on a batch of n rows (see
-        _KERNEL_THREADS_MIN_ELEMENTS), set on the activation and loss objects too."""
-        widest = max(layer.n_linear for layer in self.layers)
-        n_threads = (effective_n_threads(self.n_threads)
-                     if n * widest >= _KERNEL_THREADS_MIN_ELEMENTS else 1)
+        _KERNEL_THREADS_MIN_ELEMENTS)."""
+        if n * self._widest >= _KERNEL_THREADS_MIN_ELEMENTS:
+            return effective_n_threads(self.n_threads)
+        return 1
+
+    def _python_threads(self, n):
+        """_kernel_threads(n), also set on the activation and loss objects the Python path
+        calls."""
+        n_threads = self._kernel_threads(n)
         for obj in [layer.activation for layer in self.layers if layer.hidden] + [
                 self.output_activation, self._train_loss]:
             obj.n_threads = n_threads
         return n_threads
 
-    def _forward(self, X, training, rng=None):
-        """Run the layers on X (C-contiguous, n <= capacity rows); returns the logits view."""
+    def _draw_masks(self, rng, n):
+        """Uniform draws into the dropout masks of a batch of n rows, layer by layer (the
+        stream the Python path draws in its forward pass)."""
+        for layer in self.layers:
+            if layer.dropout:
+                rng.random(out=layer.mask[:n], dtype=self.dtype)
+
+    def _forward(self, X, training, rng, n_threads):
+        """Python path: run the layers on X (C-contiguous, n <= capacity rows); returns the
+        logits view."""
         n = X.shape[0]
-        n_threads = self._kernel_threads(n)
         a_prev = X
         for i, layer in enumerate(self.layers):
             z = layer.z[:n]
@@ -329,14 +442,14 @@ class Network:
                     _layers.batchnorm_train(
                         z, layer.gamma, layer.beta, pre, layer.z_hat[:n], layer.bn_mean,
                         layer.bn_inv_std, running_mean, running_var, self.batchnorm_momentum,
-                        self.batchnorm_eps, _partials(layer, n), n_threads)
+                        self.batchnorm_eps, layer.partials, n_threads)
                 else:
                     _layers.batchnorm_eval(z, layer.gamma, layer.beta, running_mean,
                                            running_var, pre, self.batchnorm_eps, n_threads)
             a = layer.a[:n]
             layer.activation.forward(pre, out=a)
             if layer.residual == "identity":
-                np.add(a, a_prev, out=a)
+                _layers.add(a, a_prev, n_threads)
             elif layer.residual == "projection":
                 _blas.gemm_arrays(a_prev, layer.projection, a, beta=1.0)
             if training and layer.dropout:
@@ -346,15 +459,14 @@ class Network:
             a_prev = a
 
     def _backward(self, X, delta_logits, n_threads):
-        """Backpropagate delta_logits (d loss / d logits) into self.grads."""
+        """Python path: backpropagate delta_logits (d loss / d logits) into self.grads."""
         n = X.shape[0]
         delta_z = delta_logits
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             a_prev = X if i == 0 else self.layers[i - 1].a[:n]
             _blas.gemm_arrays(a_prev, delta_z, layer.coef_grad, trans_a=True)
-            _layers.column_sums(delta_z, _partials(layer, n), layer.intercept_grad, 1.0,
-                                n_threads)
+            _layers.column_sums(delta_z, layer.partials, layer.intercept_grad, 1.0, n_threads)
             if i == 0:
                 break
             below = self.layers[i - 1]
@@ -364,7 +476,7 @@ class Network:
                 # the skip carries this layer's output gradient to the layer below
                 delta_out = layer.delta_a[:n]
                 if layer.residual == "identity":
-                    np.add(delta_a, delta_out, out=delta_a)
+                    _layers.add(delta_a, delta_out, n_threads)
                 else:
                     _blas.gemm_arrays(a_prev, delta_out, layer.projection_grad, trans_a=True)
                     _blas.gemm_arrays(delta_out, layer.projection, delta_a, beta=1.0,
@@ -382,8 +494,7 @@ class Network:
         if layer.batch_norm:
             _layers.batchnorm_backward(
                 delta_z, layer.z_hat[:n], layer.gamma, layer.bn_inv_std, delta_z,
-                layer.gamma_grad, layer.beta_grad, layer.z_bn[:n], _partials(layer, n),
-                n_threads)
+                layer.gamma_grad, layer.beta_grad, layer.z_bn[:n], layer.partials, n_threads)
         return delta_z
 
     # -----------------------------------------------------------------------------------------
@@ -392,10 +503,18 @@ class Network:
     def forward(self, X, *, training=False, random_state=None):
         """The network's output for X (after the output activation): a new array."""
         X = self._check_X(X)
-        self._ensure_capacity(X.shape[0])
+        n = X.shape[0]
+        self._ensure_capacity(n)
         rng = np.random.default_rng(random_state) if training and self.dropout else None
-        logits = self._forward(X, training, rng)
-        return self.output_activation.forward(logits)
+        plan = self._plan
+        if plan is None or n == 0 or (training and self.batch_norm and not plan.trains):
+            return self._forward_python(X, training, rng)
+        if rng is not None:
+            self._draw_masks(rng, n)
+        out = np.empty((n, self.layers[-1].units), self.dtype)
+        plan.forward(X, out, training, self._kernel_threads(n), self.batchnorm_momentum,
+                     self.batchnorm_eps)
+        return out
 
     def loss_and_gradient(self, X, y, sample_weight=None, *, training=True, rng=None):
         """(loss, gradient) for the batch (X, y), regularisation included.
@@ -410,8 +529,68 @@ class Network:
         self._ensure_capacity(n)
         if training and self.dropout and rng is None:
             rng = np.random.default_rng()
-        logits = self._forward(X, training, rng)
-        n_threads = self._kernel_threads(n)
+        plan = self._plan
+        if plan is None or n == 0 or not plan.trains:
+            return self._loss_and_gradient_python(X, y, sample_weight, training, rng)
+        target, labels = self._plan_target(y, n)
+        weights = self._plan_sample_weight(sample_weight, n)
+        n_eff = (float(np.sum(sample_weight)) if sample_weight is not None
+                 and (self.alpha or self.l1) else float(n))
+        if training and self.dropout:
+            self._draw_masks(rng, n)
+        value = plan.loss_and_gradient(
+            X, target, labels, weights, n_eff, training, self._kernel_threads(n), self.alpha,
+            self.l1, self.loss_scale, self.batchnorm_momentum, self.batchnorm_eps)
+        if plan.stopped:
+            # The loss kernel returns NaN for invalid targets or weights (out of range,
+            # NaN...): the loss object finds and names the problem, as on the Python path.
+            # Otherwise the value is a genuine overflow and the step goes on.
+            last = self.layers[-1]
+            head_input = last.z[:n] if self._fused else last.out[:n]
+            self._train_loss.value(y, head_input, sample_weight)
+            value = plan.resume(value)
+        return value, self.grads
+
+    def _plan_target(self, y, n):
+        """(y as the plan's loss kernel reads it, whether it holds labels): the targets
+        (n, n_outputs) in the network's dtype, or int64 labels (n,). Arrays already in
+        that form are used as they are; others go through the loss module's checks and
+        are converted as the loss object converts them."""
+        n_outputs = self.layers[-1].units
+        form = self._plan_targets
+        if form != "labels" and (
+                _plans.readable(y, self.dtype.num, n, n_outputs)
+                or (form == "dense" and n_outputs == 1
+                    and _plans.readable(y, self.dtype.num, n, -1))):
+            return y, False
+        if form != "dense" and _plans.readable(y, _INT64, n, -1):
+            return y, True
+        if form == "either":  # softmax cross-entropy: labels unless y has the logits' shape
+            y = _losses._check_numeric(y, "y_true")
+            form = "dense" if y.shape == (n, n_outputs) else "labels"
+        if form == "labels":
+            return _losses._check_labels(y, n), True
+        y = _losses._check_true_like(y, self.layers[-1].z[:n])
+        return np.ascontiguousarray(y, dtype=self.dtype), False
+
+    def _plan_sample_weight(self, sample_weight, n):
+        """sample_weight as the plan reads it: None, or C-contiguous (n,) in the network's
+        dtype (checked and converted as the loss object does)."""
+        if sample_weight is None or _plans.readable(sample_weight, self.dtype.num, n, -1):
+            return sample_weight
+        return np.ascontiguousarray(_losses._check_sample_weight(sample_weight, n),
+                                    dtype=self.dtype)
+
+    def _forward_python(self, X, training, rng):
+        """forward() through the Python path (X checked, workspace allocated)."""
+        logits = self._forward(X, training, rng, self._python_threads(X.shape[0]))
+        return self.output_activation.forward(logits)
+
+    def _loss_and_gradient_python(self, X, y, sample_weight, training, rng):
+        """loss_and_gradient() through the Python path (X checked, workspace allocated)."""
+        n = X.shape[0]
+        n_threads = self._python_threads(n)
+        logits = self._forward(X, training, rng, n_threads)
         last = self.layers[-1]
         if self._fused:
             delta_logits = last.delta_z[:n]
@@ -444,7 +623,7 @@ class Network:
                             if k in ("fan_in", "units", "activation", "n_linear", "hidden",
                                      "batch_norm", "residual", "dropout")}
                            for layer in self.layers]
-        state["_batch_capacity"] = 0
+        state["_batch_capacity"], state["_plan"] = 0, None  # the workspace is not pickled
         for key in ("coefs_", "intercepts_"):
             state.pop(key, None)
         return state
@@ -456,13 +635,10 @@ class Network:
             layer.__dict__.update(fields)
             layers.append(layer)
         state["layers"] = layers
+        state.setdefault("_widest", max(layer.n_linear for layer in layers))
+        state.setdefault("_plan", None)
         self.__dict__.update(state)
         self._bind_views()
-
-
-def _partials(layer, n):
-    """The layer's row-block partial sums for a batch of n rows (one row per block)."""
-    return layer.partials[:-(-n // _layers.rows_per_block(layer.n_linear))]
 
 
 def _check_positive_int(value, name):
