@@ -1,12 +1,18 @@
 """The network: backpropagation against finite differences, train/predict behaviour of batch
 norm and dropout, the flat buffer, initialisation, allocation-free steps, pickling."""
+import os
 import pickle
+import subprocess
+import sys
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
 
 from fastnn import activations
+from fastnn import network as network_module
+from fastnn._core import _dispatch
 from fastnn.network import Network, check_gradient
 
 RNG = np.random.default_rng(0)
@@ -284,3 +290,276 @@ def test_check_gradient_detects_a_wrong_gradient():
 
     net.loss_and_gradient = corrupted
     assert check_gradient(net, X, Y_REG) > 1e-3
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled plan (one nogil call per minibatch) against the Python sequence of kernel
+# calls it replaces: the same kernels in the same order, so the same bits. The one exception
+# is PReLU with one shared slope, whose gradient sums the per-column gradients in a
+# different order than numpy's pairwise sum (last-bit differences in that one entry).
+
+def _twins(*args, **kwargs):
+    """A network on the compiled plan and an identical one on the Python path."""
+    compiled = Network(*args, **kwargs)
+    python = Network(*args, **kwargs)
+    python._build_plan = lambda: None  # the Python path is the fallback when there is no plan
+    return compiled, python
+
+
+def _shared_slope_entries(net):
+    """Indices in params of PReLU slopes shared by all columns (see the comment above)."""
+    entries, offset = [], 0
+    for kind, i, shape in net._layout:
+        size = int(np.prod(shape))
+        act = net.layers[i].activation
+        if (kind == "act" and isinstance(act, activations.PReLU) and act.num_parameters == 1
+                and net.layers[i].n_linear > 1):
+            entries.append(offset)
+        offset += size
+    return entries
+
+
+def _assert_same_step(compiled, python, X, y, sample_weight=None, training=True, seed=0):
+    v1, g1 = compiled.loss_and_gradient(X, y, sample_weight, training=training,
+                                        rng=np.random.default_rng(seed))
+    v2, g2 = python.loss_and_gradient(X, y, sample_weight, training=training,
+                                      rng=np.random.default_rng(seed))
+    assert compiled._plan is not None and python._plan is None
+    assert isinstance(v1, float) and (v1 == v2 or (np.isnan(v1) and np.isnan(v2)))
+    shared = _shared_slope_entries(compiled)
+    exact = np.setdiff1d(np.arange(g1.size), shared)
+    np.testing.assert_array_equal(g1[exact], g2[exact])
+    np.testing.assert_allclose(g1[shared], g2[shared], rtol=1e-12)
+    for r1, r2 in zip(compiled.running_stats(), python.running_stats()):
+        if r1 is not None:
+            np.testing.assert_array_equal(r1[0], r2[0])
+            np.testing.assert_array_equal(r1[1], r2[1])
+    for l1, l2 in zip(compiled.layers, python.layers):
+        if l1.dropout:
+            np.testing.assert_array_equal(l1.mask[:X.shape[0]], l2.mask[:X.shape[0]])
+
+
+def _assert_same_forward(compiled, python, X):
+    np.testing.assert_array_equal(compiled.forward(X), python.forward(X))
+    np.testing.assert_array_equal(compiled.forward(X, training=True, random_state=3),
+                                  python.forward(X, training=True, random_state=3))
+
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("case", HIDDEN_ACTIVATIONS, ids=_id)
+def test_plan_matches_python_every_hidden_activation(case, dtype):
+    name, params = case
+    compiled, python = _twins(5, [6, 4], 2, activation=name, activation_params=params,
+                              dtype=dtype, random_state=0)
+    Xd = X.astype(dtype)
+    for _ in range(2):  # the second step runs on updated parameters
+        _assert_same_step(compiled, python, Xd, Y_REG)
+        compiled.params -= 0.1 * compiled.grads
+        python.params -= 0.1 * python.grads
+    _assert_same_forward(compiled, python, Xd)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("output, loss, y, n_outputs", HEADS,
+                         ids=[f"{h[0]}+{h[1]}-{h[3]}" for h in HEADS])
+def test_plan_matches_python_every_head_and_loss(output, loss, y, n_outputs, dtype):
+    compiled, python = _twins(5, [6], n_outputs, activation="tanh", output_activation=output,
+                              loss=loss, dtype=dtype, random_state=1)
+    Xd = X.astype(dtype)
+    _assert_same_step(compiled, python, Xd, y)
+    if y.dtype.kind == "f":  # targets already in the network's dtype: read as they are
+        _assert_same_step(compiled, python, Xd, y.astype(dtype))
+    _assert_same_forward(compiled, python, Xd)
+
+
+OPTIONS = [
+    {}, {"batch_norm": True}, {"dropout": 0.3}, {"residual": True},
+    {"residual": True, "batch_norm": True, "dropout": 0.2}, {"alpha": 0.5}, {"l1": 0.3},
+    {"alpha": 0.2, "l1": 0.1}, {"loss_scale": 0.5}, {"activation": "prelu"},
+    {"activation": "swish", "activation_params": {"learn_beta": True}, "batch_norm": True},
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("sizes", [[6, 6, 4], [4, 7, 7]])
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_plan_matches_python_with_options(options, sizes, dtype):
+    """Batch norm (train, then eval), dropout, identity and projection skips, L1/L2 with and
+    without sample weights, loss_scale, learned activation parameters."""
+    options = {"activation": "elu", **options}
+    compiled, python = _twins(5, sizes, 3, output_activation="softmax",
+                              loss="sparse_categorical_crossentropy", dtype=dtype,
+                              random_state=2, **options)
+    Xd = X.astype(dtype)
+    weights = RNG.uniform(0, 2, 30)
+    _assert_same_step(compiled, python, Xd, LABELS)
+    _assert_same_step(compiled, python, Xd, LABELS, weights, seed=1)  # converted weights
+    _assert_same_step(compiled, python, Xd, LABELS.astype(np.int32),  # converted labels
+                      weights.astype(dtype), seed=2)
+    _assert_same_step(compiled, python, Xd, ONE_HOT, training=False)  # eval mode, one-hot
+    _assert_same_forward(compiled, python, Xd)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_plan_matches_python_on_two_threads(monkeypatch, dtype):
+    """With the network's thread threshold lowered, a batch of 600 x 64 is large enough for
+    the kernels to use both threads: the plan gives the Python path's bits, and the same
+    bits as on one thread."""
+    monkeypatch.setattr(network_module, "_KERNEL_THREADS_MIN_ELEMENTS", 0)
+    Xb = RNG.standard_normal((600, 20)).astype(dtype)
+    yb = RNG.integers(0, 4, 600)
+    weights = RNG.uniform(0, 2, 600).astype(dtype)
+    options = dict(activation="swish", activation_params={"learn_beta": True},
+                   output_activation="softmax", loss="sparse_categorical_crossentropy",
+                   batch_norm=True, residual=True, dropout=0.1, alpha=0.1, dtype=dtype,
+                   random_state=0)
+    grads = []
+    for n_threads in (1, 2):
+        compiled, python = _twins(20, [64, 64, 64], 4, n_threads=n_threads, **options)
+        _assert_same_step(compiled, python, Xb, yb, weights)
+        grads.append(compiled.grads.copy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_plan_reads_any_layout_of_X(dtype):
+    """Read-only, Fortran-ordered and strided X give the results of a contiguous copy."""
+    net = Network(5, [6], 3, output_activation="softmax",
+                  loss="sparse_categorical_crossentropy", dtype=dtype, random_state=0)
+    Xd = X.astype(dtype)
+    expected_value, expected = net.loss_and_gradient(Xd, LABELS)
+    expected, expected_out = expected.copy(), net.forward(Xd)
+    readonly = Xd.copy()
+    readonly.flags.writeable = False
+    wide = np.zeros((30, 10), dtype)
+    wide[:, ::2] = Xd
+    for layout in (readonly, np.asfortranarray(Xd), wide[:, ::2]):
+        value, grads = net.loss_and_gradient(layout, LABELS)
+        assert value == expected_value
+        np.testing.assert_array_equal(grads, expected)
+        np.testing.assert_array_equal(net.forward(layout), expected_out)
+
+
+class _MyTanh(activations.Tanh):
+    """A user's activation: a subclass may change forward/backward, so the plan skips it."""
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"activation": _MyTanh()},
+    {"activation": "binary_step"},                              # its backward warns
+    {"output_activation": "prelu", "loss": "mse"},              # parameters outside params
+    {"activation": "leaky_relu", "activation_params": {"negative_slope": 1e300},
+     "dtype": np.float32},                                      # does not fit float32
+], ids=["subclass", "binary_step", "prelu-output", "param-overflow"])
+def test_python_path_for_what_the_plan_does_not_run(kwargs):
+    kwargs = {"dtype": np.float64, **kwargs}
+    net = Network(5, [6], 2, random_state=0, **kwargs)
+    Xd = X.astype(kwargs["dtype"])
+    if "negative_slope" in str(kwargs):
+        with pytest.raises(ValueError, match="does not fit in float32"):
+            net.loss_and_gradient(Xd, Y_REG)
+        assert net._plan is None
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # binary_step's warning
+        value, grads = net.loss_and_gradient(Xd, Y_REG)
+        assert net._plan is None and np.isfinite(value) and grads.shape == net.params.shape
+        assert net.forward(Xd).shape == (30, 2)
+
+
+def test_python_path_gives_the_plans_results_for_a_subclass():
+    ours = Network(5, [6], 2, activation="tanh", random_state=0)
+    theirs = Network(5, [6], 2, activation=_MyTanh(), random_state=0)
+    v1, g1 = ours.loss_and_gradient(X, Y_REG)
+    v2, g2 = theirs.loss_and_gradient(X, Y_REG)
+    assert ours._plan is not None and theirs._plan is None
+    assert v1 == v2
+    np.testing.assert_array_equal(g1, g2)
+
+
+@pytest.mark.parametrize("loss, y, message", [
+    ("sparse_categorical_crossentropy", np.where(LABELS == 2, 3, LABELS),
+     r"y_true has label 3, outside \[0, 2\]"),
+    ("categorical_crossentropy", ONE_HOT * np.nan, "y_true contains NaN"),
+    ("categorical_crossentropy", np.zeros((30, 2)), "one integer label per sample"),
+    ("kl_divergence", ONE_HOT * 2, r"y_true must hold probabilities in \[0, 1\]"),
+    ("kl_divergence", np.zeros((30, 2)), r"y_true has shape \(30, 2\) but y_pred has"),
+    ("sparse_categorical_crossentropy", LABELS + 0.5, "non-integer value 0.5"),
+], ids=["label-range", "nan", "labels-shape", "probabilities", "shape", "non-integer"])
+def test_plan_reports_invalid_targets_as_the_python_path(loss, y, message):
+    """Checks before the plan's call and values the loss kernel reports (NaN) end in the
+    loss module's error, as on the Python path."""
+    for net in _twins(5, [6], 3, output_activation="softmax", loss=loss, random_state=0):
+        with pytest.raises(ValueError, match=message):
+            net.loss_and_gradient(X, y)
+
+
+def test_plan_goes_on_after_a_genuine_overflow():
+    """A non-finite loss from valid input (Poisson's exp beyond float32) is no error: the
+    step completes, as on the Python path."""
+    compiled, python = _twins(5, [6], 2, activation="identity", loss="poisson",
+                              dtype=np.float32, random_state=0)
+    for net in (compiled, python):
+        net.intercepts_[1][...] = 100  # exp(100) > float32 max
+    _assert_same_step(compiled, python, X.astype(np.float32), np.ones((30, 2)))
+    assert compiled.loss_and_gradient(X.astype(np.float32), np.ones((30, 2)))[0] == np.inf
+
+
+def test_plan_is_rebuilt_when_the_workspace_grows_and_after_pickling():
+    net = Network(5, [6], 3, activation="prelu", batch_norm=True, output_activation="softmax",
+                  loss="sparse_categorical_crossentropy", random_state=0)
+    net.loss_and_gradient(X[:10], LABELS[:10])
+    small_plan = net._plan
+    value, grads = net.loss_and_gradient(X, LABELS)
+    assert net._plan is not small_plan and net._plan.capacity == 30
+    fresh = Network(5, [6], 3, activation="prelu", batch_norm=True,
+                    output_activation="softmax", loss="sparse_categorical_crossentropy",
+                    random_state=0)
+    fresh.loss_and_gradient(X[:10], LABELS[:10])  # same running statistics
+    assert fresh.loss_and_gradient(X, LABELS)[0] == value
+    clone = pickle.loads(pickle.dumps(net))
+    assert clone._plan is None  # built with the clone's workspace, at its first call
+    np.testing.assert_array_equal(clone.forward(X), net.forward(X))
+    assert clone._plan is not None
+    assert clone.loss_and_gradient(X, LABELS)[0] == net.loss_and_gradient(X, LABELS)[0]
+
+
+def test_plan_uses_the_activations_kernel_variant():
+    assert _dispatch.isa_of(network_module._plans) == _dispatch.isa_of(activations._kernels)
+
+
+OTHER_PLAN_VARIANTS = [isa for isa in _dispatch.available_variants("_network")
+                       if isa != _dispatch.isa_of(network_module._plans)]
+
+
+@pytest.mark.skipif(not OTHER_PLAN_VARIANTS, reason="only one plan variant on this machine")
+@pytest.mark.parametrize("isa", OTHER_PLAN_VARIANTS)
+def test_plan_matches_python_with_every_variant(isa):
+    """FASTNN_ISA forces the plan's variant (with the kernels'): rerun the comparisons in a
+    subprocess, since the choice is made at import."""
+    env = dict(os.environ, FASTNN_ISA=isa)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-q", "-x", "-p", "no:cacheprovider",
+         "-k", "plan_matches_python and not variant and not two_threads"],
+        env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_read_only_model_predicts_compiled_and_refuses_to_train_as_before():
+    """A model whose buffers are read-only (joblib's mmap_mode) predicts through the plan;
+    a training call takes the Python path, which reports the read-only buffer."""
+    net = Network(5, [6], 3, batch_norm=True, output_activation="softmax",
+                  loss="sparse_categorical_crossentropy", random_state=0)
+    net.loss_and_gradient(X, LABELS)
+    expected = net.forward(X)
+    for array in [net.params, net.grads] + [a for stats in net._running if stats
+                                            for a in stats]:
+        array.flags.writeable = False
+    net._bind_views()
+    np.testing.assert_array_equal(net.forward(X), expected)
+    assert net._plan is not None and not net._plan.trains
+    with pytest.raises(ValueError, match="read-only|writable"):
+        net.loss_and_gradient(X, LABELS)
