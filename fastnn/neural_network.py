@@ -260,6 +260,7 @@ class _BaseMLP(BaseEstimator):
             "history": {"loss": [], "val_loss": [], "val_score": [], "learning_rate": [],
                         "time": []},
             "adaptive": None,
+            "order": None,   # the last epoch's row order (shuffle=True), see _fit_stochastic
         }
         return state
 
@@ -370,7 +371,15 @@ class _BaseMLP(BaseEstimator):
             if state["adaptive"] is None or state["adaptive"].lr != schedule.lr:
                 state["adaptive"] = schedule
             schedule = state["adaptive"]
-        order = np.arange(n_samples) if self.shuffle else None
+        order = None
+        if self.shuffle:
+            # Each epoch shuffles the previous epoch's order, as scikit-learn does within a
+            # fit. The order is kept in the state so that partial_fit and warm starts carry
+            # on the same sequence of permutations (n partial_fit calls == fit with
+            # max_iter=n); it restarts from 0..n-1 when the number of rows changes.
+            order = state.get("order")  # .get: states pickled before this key existed
+            if order is None or order.shape[0] != n_samples:
+                order = np.arange(n_samples)
         snapshot = network.params.copy()  # the last finite parameters (epoch boundaries)
         snapshot_running = _copy_running(network)
         callbacks = self._callback_list()
@@ -388,7 +397,7 @@ class _BaseMLP(BaseEstimator):
                     lr = self._epoch_lr(schedule, adaptive, state)
                     optimizer.lr = lr
                     if self.shuffle:
-                        order = _sk_shuffle(order, random_state=rng)
+                        order = state["order"] = _sk_shuffle(order, random_state=rng)
                     result = run_epoch(
                         network, optimizer, batches, order, batch_size,
                         clip_norm=self.clip_norm, clip_value=self.clip_value,
