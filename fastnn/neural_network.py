@@ -526,8 +526,11 @@ class _BaseMLP(BaseEstimator):
                 if interrupt.interrupted:
                     outcome["interrupted"] = True
                     return True
-                return False
+                # the user's callbacks, after each L-BFGS iteration as after each epoch of
+                # the stochastic solvers: a truthy return stops
+                return any(bool(cb(history)) for cb in callbacks)
 
+            callbacks = self._callback_list()
             x0 = params.astype(np.float64)
             try:
                 result = LBFGS(max_iter=self.max_iter, max_fun=self.max_fun,
