@@ -69,7 +69,8 @@ from fastnn import optimizers as _optimizers
 from fastnn import schedules as _schedules
 from fastnn._core._openmp import effective_n_threads
 from fastnn.network import Network
-from fastnn.training import InterruptFlag, Minibatches, resolve_batch_size, run_epoch
+from fastnn.training import (InterruptFlag, Minibatches, loss_and_gradient,
+                             resolve_batch_size, run_epoch)
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -287,6 +288,12 @@ class _BaseMLP(BaseEstimator):
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
+        if not outcome.get("committed"):
+            # Nothing of this call was published (a divergence or Ctrl-C before the first
+            # finite epoch): also undo what validation set on the way (n_features_in_,
+            # feature_names_in_), else a fresh estimator would pass check_is_fitted.
+            self.__dict__.clear()
+            self.__dict__.update(saved)
         if outcome.get("error") is not None:
             raise outcome["error"]
         return self
@@ -512,8 +519,15 @@ class _BaseMLP(BaseEstimator):
         outcome = {"error": None}
 
         def fun(x):
+            # An overflow (a trial point, predictions, loss or gradient not finite) gives an
+            # infinite loss: the line search steps back; at the start it ends the run,
+            # reported below as a divergence.
+            if not np.isfinite(x).all():
+                return math.inf, np.zeros_like(x)
             params[...] = x
-            loss, grads = network.loss_and_gradient(X, targets, sample_weight)
+            loss, grads = loss_and_gradient(network, X, targets, sample_weight)
+            if grads is None or not math.isfinite(loss) or not np.isfinite(grads).all():
+                return math.inf, np.zeros_like(x)
             return loss, grads
 
         with InterruptFlag() as interrupt:
@@ -575,6 +589,7 @@ class _BaseMLP(BaseEstimator):
         if outcome.get("interrupted") and outcome.get("n_iter", 0) == 0 \
                 and self.solver != "lbfgs":
             return
+        outcome["committed"] = True
         self._state = state
         self._set_encoder(encoder)
         network = state["network"]

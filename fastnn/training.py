@@ -23,7 +23,8 @@ import scipy.sparse as sp
 
 from fastnn import optimizers as _optimizers
 
-__all__ = ["resolve_batch_size", "InterruptFlag", "Minibatches", "EpochResult", "run_epoch"]
+__all__ = ["resolve_batch_size", "InterruptFlag", "Minibatches", "EpochResult", "run_epoch",
+           "loss_and_gradient"]
 
 
 def resolve_batch_size(batch_size, n_samples):
@@ -37,6 +38,24 @@ def resolve_batch_size(batch_size, n_samples):
         warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going "
                       "to be clipped", stacklevel=3)
     return int(min(batch_size, n_samples))
+
+
+def loss_and_gradient(network, X, y, sample_weight=None, rng=None):
+    """``network.loss_and_gradient`` for a training loop: ``(nan, None)`` when the network's
+    predictions are not finite.
+
+    The loss objects refuse NaN/inf predictions with a ValueError naming y_pred (bad input,
+    from their point of view). When X is finite (the estimators validate it), such
+    predictions come from an overflow inside the network or from parameters a step made
+    non-finite: the run diverged, which the caller reports with its remedies. Any other
+    error propagates.
+    """
+    try:
+        return network.loss_and_gradient(X, y, sample_weight, rng=rng)
+    except ValueError as exc:
+        if "y_pred" in str(exc) and (sp.issparse(X) or np.isfinite(X).all()):
+            return math.nan, None
+        raise
 
 
 class InterruptFlag:
@@ -174,7 +193,7 @@ def run_epoch(network, optimizer, batches, order, batch_size, *, clip_norm=None,
             continue
         if augment is not None:
             X_batch = batches.augment(X_batch, augment, rng)
-        loss, grads = network.loss_and_gradient(X_batch, y_batch, sw_batch, rng=rng)
+        loss, grads = loss_and_gradient(network, X_batch, y_batch, sw_batch, rng=rng)
         if not math.isfinite(loss):
             result.stopped, result.bad_loss = "diverged", loss
             return result
