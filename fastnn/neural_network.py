@@ -85,6 +85,13 @@ _DIVERGED = ("Solver produced non-finite parameter weights. The input data may c
              "large values and need to be preprocessed.")
 
 
+def _same_option(name, value, fitted):
+    """Whether a network option keeps its fitted value (None and {} are the same *_params)."""
+    if name.endswith("_params"):
+        return (value or {}) == (fitted or {})
+    return bool(value == fitted)
+
+
 def _is_real(x):
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
@@ -262,6 +269,10 @@ class _BaseMLP(BaseEstimator):
                         "time": []},
             "adaptive": None,
             "order": None,   # the last epoch's row order (shuffle=True), see _fit_stochastic
+            # the options the network is built with (checked by continuing fits)
+            "structure": {name: copy.deepcopy(getattr(self, name))
+                          for name in ("activation", "activation_params", "loss",
+                                       "loss_params", "dropout", "batch_norm", "residual")},
         }
         return state
 
@@ -315,6 +326,18 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("warm_start/partial_fit needs the same architecture: "
                                  f"hidden_layer_sizes={self.hidden_layer_sizes} and "
                                  f"{n_outputs} outputs do not match the fitted network")
+            # The network is built with these options: a continuing fit cannot change them
+            # (it would silently keep the fitted ones). alpha and l1 are read by the
+            # network at each step: they follow set_params, as alpha does in scikit-learn.
+            fitted = state.get("structure", {})
+            changed = [f"{name}={getattr(self, name)!r} (fitted with {value!r})"
+                       for name, value in fitted.items()
+                       if _same_option(name, getattr(self, name), value) is False]
+            if changed:
+                raise ValueError(f"warm_start/partial_fit continues the fitted network, built "
+                                 f"with other options: {', '.join(changed)}. Set them back, "
+                                 f"or fit without warm_start for a new network.")
+            network.alpha, network.l1 = float(self.alpha), float(self.l1)
             X = X.astype(network.dtype, copy=False)
         else:
             rng = check_random_state(self.random_state)
