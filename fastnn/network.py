@@ -58,7 +58,7 @@ from sklearn.utils import check_random_state
 from fastnn import activations as _activations
 from fastnn import initializers as _initializers
 from fastnn import losses as _losses
-from fastnn._core import _blas, _dispatch, _layers
+from fastnn._core import _blas, _dispatch
 from fastnn._core._openmp import effective_n_threads
 
 __all__ = ["Network", "check_gradient"]
@@ -85,8 +85,9 @@ _KERNEL_THREADS_MIN_ELEMENTS = 1 << 20
 
 _RELU_FAMILY = ("relu", "leaky_relu", "prelu", "elu", "gelu", "swish", "silu", "maxout")
 
-# The compiled plan, bound to the activation and loss kernels for the widest vector
-# instructions this CPU has (see fastnn/_core/_network.pyx).
+# The layer kernels and the compiled plan (bound to the activation, loss and layer kernels)
+# for the widest vector instructions this CPU has (see fastnn/_core/_network.pyx).
+_layers = _dispatch.load("_layers")
 _plans = _dispatch.load("_network")
 _Op = _plans.ActivationOp
 

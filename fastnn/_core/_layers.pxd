@@ -6,7 +6,8 @@
 # are (n_rows, n_cols) row-major, vectors have n_cols entries. They never raise and allocate
 # nothing. Reductions over rows write one row of n_cols doubles per block of
 # rows_per_block(n_cols) rows into `partials` (n_row_blocks(n_rows, n_cols) rows) and add the
-# blocks in order: the same bits for any n_threads.
+# blocks in order: the same bits for any n_threads. _layers_avx2.pxd / _layers_avx512.pxd
+# declare the same for the AVX2 / AVX-512 builds of the module.
 
 from fastnn._core._typedefs cimport floating
 

@@ -16,8 +16,28 @@ thread count.
 The tier-2 loops take raw C-contiguous buffers (declared in _layers.pxd, so that the
 network's compiled plan, fastnn/_core/_network*.pyx, calls them directly); the def entry
 points below pass them the data of validated arrays.
+
+Like the activation kernels, the module is also built for AVX2 (_layers_avx2) and AVX-512
+(_layers_avx512): at minibatch sizes the loops run from L1 and vector width sets their speed
+(the baseline SSE2 build converts two floats to double per instruction in the column sums).
+Multiply-adds are not contracted into FMAs in any build (below), so every variant gives the
+baseline's bits.
 """
 from cython.parallel cimport prange
+
+cdef extern from *:
+    """
+    /* No contraction of a * b + c into a fused multiply-add, whatever the flags (the
+       AVX2/AVX-512 variants are built with -mfma): every build of these kernels gives the
+       same bits. They are bound by memory and loop overhead, not by the multiply-adds. */
+    #if defined(__clang__)
+    #pragma STDC FP_CONTRACT OFF
+    #elif defined(__GNUC__)
+    #pragma GCC optimize ("fp-contract=off")
+    #elif defined(_MSC_VER)
+    #pragma fp_contract (off)
+    #endif
+    """
 
 from fastnn._core._math cimport _fabs, _sqrt
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE

@@ -1,6 +1,7 @@
 # The body of the network's compiled plan, included by _network.pyx, _network_avx2.pyx and
-# _network_avx512.pyx after each has cimported its activation and loss kernels as `_act` and
-# `_loss` (see the comment in _network.pyx for why there are three builds).
+# _network_avx512.pyx after each has cimported its activation, loss and layer kernels as
+# `_act`, `_loss` and `_layers` (see the comment in _network.pyx for why there are three
+# builds).
 #
 # A Plan is built by fastnn.network.Network from its layers: every buffer the forward and
 # backward passes touch (weights, gradients, workspace) becomes a raw pointer in a C struct,
@@ -22,7 +23,6 @@ from libc.math cimport isfinite
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
-from fastnn._core cimport _layers
 from fastnn._core._blas cimport gemm
 from fastnn._core._openmp cimport CHUNK_SIZE
 from fastnn._core._optim cimport scale

@@ -1,0 +1,2 @@
+# Declarations of the AVX2 variant of the layer kernels: the same as _layers.pxd.
+include "_layers.pxd"
