@@ -563,3 +563,35 @@ def test_read_only_model_predicts_compiled_and_refuses_to_train_as_before():
     assert net._plan is not None and not net._plan.trains
     with pytest.raises(ValueError, match="read-only|writable"):
         net.loss_and_gradient(X, LABELS)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_layer_kernels_give_the_same_bits_in_every_variant(dtype):
+    """_layers is built per ISA with FMA contraction off: every variant, the same bits."""
+    rng = np.random.default_rng(0)
+    n, m = 300, 130  # vector bodies and remainders, several reduction blocks
+    z, g, z_hat = (rng.standard_normal((n, m)).astype(dtype) for _ in range(3))
+    gamma, beta, bias = (rng.standard_normal(m).astype(dtype) for _ in range(3))
+    results = {}
+    for isa in _dispatch.available_variants("_layers"):
+        k = _dispatch.load("_layers", isa)
+        partials = np.empty((k.n_row_blocks(n, m), m))
+        out = z.copy()
+        k.bias_add(out, bias, 1)
+        sums = np.empty(m, dtype)
+        k.column_sums(g, partials, sums, 0.5, 1)
+        bn = [np.empty((n, m), dtype) for _ in range(2)] + [np.empty(m, dtype) for _ in range(2)]
+        running = [np.zeros(m, dtype), np.ones(m, dtype)]
+        k.batchnorm_train(z, gamma, beta, bn[0], bn[1], bn[2], bn[3], *running, 0.1, 1e-5,
+                          partials, 1)
+        grad_z, grads = np.empty((n, m), dtype), [np.empty(m, dtype) for _ in range(2)]
+        k.batchnorm_backward(g, z_hat, gamma, np.abs(beta), grad_z, *grads,
+                             np.empty((n, m), dtype), partials, 1)
+        weights, penalty_grads = z.ravel().copy(), g.ravel().copy()
+        value = k.penalty(weights, penalty_grads, 0.3, 0.2, np.empty(-(-n * m // 4096)), 1)
+        results[isa] = [out, sums, *bn, *running, grad_z, *grads, penalty_grads,
+                        np.array(value)]
+    baseline = results.pop("baseline")
+    for arrays in results.values():
+        for a, b in zip(arrays, baseline):
+            np.testing.assert_array_equal(a, b)
