@@ -528,7 +528,12 @@ def test_plan_is_rebuilt_when_the_workspace_grows_and_after_pickling():
 
 
 def test_plan_uses_the_activations_kernel_variant():
-    assert _dispatch.isa_of(network_module._plans) == _dispatch.isa_of(activations._kernels)
+    """The plan, the layer kernels and fastnn.activations load the same variant: the one
+    FASTNN_ISA asks for, if set."""
+    isa = _dispatch.isa_of(network_module._plans)
+    assert isa == _dispatch.isa_of(activations._kernels)
+    assert isa == _dispatch.isa_of(network_module._layers)
+    assert isa == os.environ.get("FASTNN_ISA", isa)
 
 
 OTHER_PLAN_VARIANTS = [isa for isa in _dispatch.available_variants("_network")
@@ -543,7 +548,8 @@ def test_plan_matches_python_with_every_variant(isa):
     env = dict(os.environ, FASTNN_ISA=isa)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", __file__, "-q", "-x", "-p", "no:cacheprovider",
-         "-k", "plan_matches_python and not variant and not two_threads"],
+         "-k", "(plan_matches_python or kernel_variant) and not every_variant "
+               "and not two_threads"],
         env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
 

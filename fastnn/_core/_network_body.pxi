@@ -130,8 +130,6 @@ cdef struct Call:
 cdef void _activation_forward(const Activation* act, const floating* x, floating* y,
                               Py_ssize_t n, Py_ssize_t width, int n_threads) noexcept nogil:
     """y = f(x) for x of shape (n, width) (maxout: y has width / pieces columns)."""
-    cdef floating* slopes
-    cdef Py_ssize_t j
     if act.op == OP_ELEMENTWISE:
         _act._elementwise_forward(<_act.Kind> act.kind, x, y, n * width, _param_a(act, x),
                                   <floating> act.b, n_threads)
@@ -180,7 +178,8 @@ cdef void _activation_backward(const Net* net, const Activation* act, const floa
 
 cdef inline floating _param_a(const Activation* act, const floating* like) noexcept nogil:
     """The element-wise activation's first parameter: swish's learned beta read from the
-    flat buffer at each call (the optimizer moves it), else the fixed one."""
+    flat buffer at each call (the optimizer moves it), else the fixed one. (`like` only
+    selects the float type.)"""
     if act.param != NULL:
         return (<const floating*> act.param)[0]
     return <floating> act.a
@@ -189,7 +188,7 @@ cdef inline floating _param_a(const Activation* act, const floating* like) noexc
 cdef floating* _prelu_slopes(const Activation* act, const floating* like,
                              Py_ssize_t width) noexcept nogil:
     """One slope per column: the learned ones, or the shared slope repeated into the
-    workspace."""
+    workspace (as fastnn.activations repeats it). (`like` only selects the float type.)"""
     cdef floating* slopes = <floating*> act.slopes
     cdef Py_ssize_t j
     if not act.shared_slope:
