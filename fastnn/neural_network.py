@@ -666,7 +666,9 @@ class _BaseMLP(BaseEstimator):
         return self._outputs_from_forward(self._forward(self.network_, X))
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # a copy: on Python >= 3.11 BaseEstimator.__getstate__ returns the instance's own
+        # __dict__, and popping from it would strip coefs_ from the pickled estimator
+        state = dict(super().__getstate__())
         state.pop("coefs_", None)        # views into network_.params, rebound on load
         state.pop("intercepts_", None)
         return state
