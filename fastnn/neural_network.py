@@ -37,8 +37,10 @@ Where fastnn and scikit-learn differ on purpose:
   reports the mean over outputs of its loss while it descends the sum; fastnn reports the
   sum it descends (for one output the two agree).
 - The Poisson loss leaves out the constant y log y - y of the deviance.
-- A run that diverges stops at once with a ValueError naming remedies; a Ctrl-C stops at
-  the next minibatch with a warning, keeping the best model so far.
+- A run that diverges stops at once with a ValueError naming remedies and leaves the
+  estimator as it was before the call (unfitted, or the previous model), as fastnn's
+  delta-rule estimators do; a Ctrl-C stops at the next minibatch with a warning, keeping
+  the best model so far.
 """
 import copy
 import math
@@ -289,9 +291,8 @@ class _BaseMLP(BaseEstimator):
         return state
 
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
-        """Validate, train a working copy, publish it; nothing changes on an error, except a
-        divergence after finite epochs, whose last finite model is published (the error is
-        raised after that)."""
+        """Validate, train a working copy, publish it; nothing changes on an error (a
+        divergence included)."""
         saved = dict(self.__dict__)
         try:
             outcome = self._fit_and_commit(X, y, sample_weight, incremental, classes)
@@ -300,8 +301,8 @@ class _BaseMLP(BaseEstimator):
             self.__dict__.update(saved)
             raise
         if not outcome.get("committed"):
-            # Nothing of this call was published (a divergence or Ctrl-C before the first
-            # finite epoch): also undo what validation set on the way (n_features_in_,
+            # Nothing of this call was published (a divergence, or a Ctrl-C before the
+            # first epoch ended): also undo what validation set on the way (n_features_in_,
             # feature_names_in_), else a fresh estimator would pass check_is_fitted.
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -523,12 +524,10 @@ class _BaseMLP(BaseEstimator):
         where = f"epoch {state['epoch'] + 1}"
         if result.stopped == "diverged":
             where += f", minibatch {result.n_batches + 1} (loss {result.bad_loss})"
-        kept = ("the model of the last finite epoch is kept" if state["epoch"] > 0
-                else "the estimator keeps its previous state")
         return ValueError(
             f"{_DIVERGED} Training diverged at {where} with learning rate {lr:g}: lower "
             f"learning_rate_init, clip the gradients (clip_norm=1.0 or clip_value=...), or "
-            f"standardize the features; {kept}.")
+            f"standardize the features; the estimator keeps its previous state.")
 
     def _fit_lbfgs(self, state, X, targets, sample_weight):
         from fastnn.optimizers import LBFGS
@@ -603,12 +602,12 @@ class _BaseMLP(BaseEstimator):
                                                       state["encoder"]))
 
     def _commit(self, state, encoder, outcome):
-        """Publish the training state as the fitted model (after success, an interrupt, or
-        a divergence that left a finite model of this fit)."""
-        if outcome.get("diverged_unrecoverable"):
+        """Publish the training state as the fitted model (after success or an interrupt).
+        A divergence publishes nothing: the last finite epochs of a diverging run have
+        exploded weights (finite, but their predictions overflow), so the estimator keeps
+        what it had before the call."""
+        if outcome.get("diverged_unrecoverable") or outcome.get("diverged"):
             return
-        if outcome.get("diverged") and outcome["n_iter"] == 0:
-            return  # nothing finite came of this call: the previous state stays
         if outcome.get("interrupted") and outcome.get("n_iter", 0) == 0 \
                 and self.solver != "lbfgs":
             return
