@@ -1132,3 +1132,427 @@ def test_init_aliases_sklearn_auto_and_zeros():
     zeros = _small(MLPRegressor, init="zeros", max_iter=20).fit(X, Y_REG)
     assert all(not w.any() for w in zeros.coefs_) and not zeros.intercepts_[0].any()
     assert zeros.intercepts_[1][0] != 0
+
+
+# ---------------------------------------------------------------------------------------------
+# scikit-learn tooling: Pipeline, GridSearchCV, cross_val_score, clone, pickle, joblib.
+
+def test_pipeline_and_grid_search():
+    pipe = make_pipeline(StandardScaler(), _small(MLPClassifier, max_iter=50,
+                                                  learning_rate_init=0.01))
+    search = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(4,), (16,)],
+                                 "mlpclassifier__alpha": [1e-4, 1e-1]}, cv=3)
+    search.fit(X_MOONS, Y_MOONS)
+    assert search.best_score_ > 0.8
+    assert set(search.best_params_) == {"mlpclassifier__hidden_layer_sizes",
+                                        "mlpclassifier__alpha"}
+    assert search.score(X_MOONS_TEST, Y_MOONS_TEST) > 0.8
+    assert search.predict_proba(X_MOONS_TEST).shape == (200, 2)
+
+
+def test_cross_val_score():
+    """Threads here (worker processes would cost seconds of start-up; pickling has its own
+    tests): the folds give the same scores as one after the other."""
+    reg = make_pipeline(StandardScaler(), _small(MLPRegressor, max_iter=100,
+                                                 learning_rate_init=0.01))
+    with joblib.parallel_backend("threading", n_jobs=2):
+        scores = cross_val_score(reg, X_WAVE, Y_WAVE, cv=3, n_jobs=2)
+    assert scores.shape == (3,) and np.all(scores > 0.8)
+    serial = cross_val_score(reg, X_WAVE, Y_WAVE, cv=3)
+    assert_array_equal(scores, serial)
+
+
+def test_clone_and_params():
+    est = MLPClassifier(hidden_layer_sizes=(5, 3), activation="gelu", solver="nadam",
+                        dropout=0.1, lr_schedule="cosine", lr_schedule_params={"T_max": 4},
+                        callbacks=[len], augment=0.1, class_weight="balanced")
+    params = est.get_params()
+    assert params["activation"] == "gelu" and params["lr_schedule_params"] == {"T_max": 4}
+    twin = clone(est)
+    assert twin.get_params() == params and twin is not est
+    fitted = _small(MLPClassifier).fit(X, Y_BIN)
+    assert not hasattr(clone(fitted), "coefs_")
+
+
+@pytest.mark.parametrize("problem", ["multiclass", "regression2"])
+def test_pickle_round_trip(problem):
+    y = TARGETS[problem]
+    est = _small(_est(problem), batch_norm=True).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(est))
+    assert hasattr(est, "coefs_")        # pickling leaves the original as it was
+    _assert_same_model(loaded, est)
+    # coefs_ are views into the loaded network's one buffer again
+    assert all(np.shares_memory(w, loaded.network_.params) for w in _weights(loaded))
+    assert_array_equal(loaded.predict(X), est.predict(X))
+    # and it keeps training where the original would
+    est.set_params(warm_start=True, max_iter=3)
+    loaded.set_params(warm_start=True, max_iter=3)
+    _assert_same_model(loaded.fit(X, y), est.fit(X, y))
+
+
+def test_joblib_mmap_load_predict_and_warm_start(tmp_path):
+    """joblib.load(mmap_mode="r") hands back read-only memory maps: prediction works on
+    them, and a warm start trains a writable copy (exactly as the original would)."""
+    params = dict(hidden_layer_sizes=(40, 20), batch_norm=True, max_iter=3)
+    clf = _small(MLPClassifier, **params).fit(X, Y_MULTI)
+    path = tmp_path / "model.joblib"
+    joblib.dump(clf, path)
+    loaded = joblib.load(path, mmap_mode="r")
+    assert isinstance(loaded.network_.params, np.memmap)
+    assert not loaded.network_.params.flags.writeable
+    assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert_array_equal(loaded.predict(X), clf.predict(X))
+
+    loaded.set_params(warm_start=True, max_iter=2).fit(X, Y_MULTI)
+    assert loaded.network_.params.flags.writeable
+    assert loaded.n_iter_ == 2 and len(loaded.loss_curve_) == 5
+    _assert_same_model(loaded, _small(MLPClassifier, **dict(params, max_iter=5)).fit(X,
+                                                                                   Y_MULTI))
+    # partial_fit on a fresh read-only load too; the file on disk is untouched
+    again = joblib.load(path, mmap_mode="r")
+    again.partial_fit(X, Y_MULTI)
+    assert again.t_ == 4 * 120
+    _assert_same_model(joblib.load(path), clf)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: a clear ValueError/TypeError, raised before any state changes.
+
+def _bad_fit_cases():
+    X_nan = X.copy()
+    X_nan[3, 1] = np.nan
+    X_inf = X.copy()
+    X_inf[5, 0] = np.inf
+    y_nan = Y_REG.copy()
+    y_nan[2] = np.nan
+    return [
+        ("nan in X", MLPRegressor, X_nan, Y_REG, ValueError, "NaN"),
+        ("inf in X", MLPClassifier, X_inf, Y_BIN, ValueError, "infinity"),
+        ("nan in y", MLPRegressor, X, y_nan, ValueError, "NaN"),
+        ("1-D X", MLPRegressor, X[:, 0], Y_REG, ValueError, "2D array"),
+        ("0 samples", MLPClassifier, X[:0], Y_BIN[:0], ValueError, "0 sample"),
+        ("0 features", MLPRegressor, X[:, :0], Y_REG, ValueError, "0 feature"),
+        ("complex X", MLPRegressor, X + 1j, Y_REG, ValueError, "Complex"),
+        ("strings in X", MLPClassifier, np.full((120, 2), "a", dtype=object), Y_BIN,
+         ValueError, "convert"),
+        ("continuous y", MLPClassifier, X, Y_REG, ValueError, "Unknown label type"),
+        ("y of the wrong length", MLPRegressor, X, Y_REG[:-1], ValueError,
+         "inconsistent numbers of samples"),
+        ("negative y for poisson", "poisson", X, Y_REG, ValueError, "non-negative"),
+    ]
+
+
+@pytest.mark.parametrize("case", _bad_fit_cases(), ids=lambda c: c[0])
+def test_bad_input_in_fit(case):
+    _, Est, X_bad, y_bad, error, match = case
+    est = MLPRegressor(loss="poisson") if Est == "poisson" else Est()
+    with pytest.raises(error, match=match):
+        est.fit(X_bad, y_bad)
+    assert not [k for k in vars(est) if k.endswith("_")]      # still unfitted
+
+
+def test_bad_input_leaves_a_fitted_model_unchanged():
+    clf = _small(MLPClassifier).fit(X, Y_MULTI)
+    reg = _small(MLPRegressor).fit(X, Y_REG)
+    snapshot = {id(e): (e.network_.params.copy(), e.n_iter_, list(e.loss_curve_))
+                for e in (clf, reg)}
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    attempts = [
+        (ValueError, "NaN", lambda: reg.fit(X_nan, Y_REG)),
+        (ValueError, "NaN", lambda: reg.partial_fit(X_nan, Y_REG)),
+        (ValueError, "NaN", lambda: clf.predict(X_nan)),
+        (ValueError, "features", lambda: clf.predict(X[:, :4])),
+        (ValueError, "features", lambda: reg.partial_fit(X[:, :4], Y_REG)),
+        (ValueError, "2D array", lambda: reg.predict(X[0])),
+        (ValueError, "classes not in", lambda: clf.partial_fit(X, Y_MULTI + 7)),
+        (ValueError, "hidden_layer_sizes", lambda: clf.set_params(
+            hidden_layer_sizes=(0,)).fit(X, Y_MULTI)),
+        (ValueError, "learning_rate_init", lambda: reg.set_params(
+            learning_rate_init=-1.0).fit(X, Y_REG)),
+        (TypeError, "no hyper-parameter", lambda: reg.set_params(
+            learning_rate_init=0.001, solver_params={"rho": 0.9}).fit(X, Y_REG)),
+    ]
+    for error, match, attempt in attempts:
+        with pytest.raises(error, match=match):
+            attempt()
+    for e in (clf, reg):
+        params, n_iter, curve = snapshot[id(e)]
+        assert_array_equal(e.network_.params, params)
+        assert e.n_iter_ == n_iter and e.loss_curve_ == curve
+        assert e.n_features_in_ == 5
+
+
+def test_data_variants_that_must_work():
+    """Fortran order, read-only arrays, lists, int data, one sample, one feature, a 2-D
+    column y (with scikit-learn's DataConversionWarning)."""
+    ref = _small(MLPRegressor).fit(X, Y_REG)
+    _assert_same_model(_small(MLPRegressor).fit(np.asfortranarray(X), Y_REG), ref)
+    ro = X.copy()
+    ro.flags.writeable = False
+    _assert_same_model(_small(MLPRegressor).fit(ro, Y_REG), ref)
+    _assert_same_model(_small(MLPRegressor).fit(X.tolist(), Y_REG.tolist()), ref)
+    assert ref.predict(ro).shape == (120,)
+    with pytest.warns(DataConversionWarning):
+        col = _small(MLPRegressor).fit(X, Y_REG[:, None])
+    _assert_same_model(col, ref)
+    assert _small(MLPClassifier).fit(X[:, :1], Y_BIN).predict(X[:, :1]).shape == (120,)
+    assert _small(MLPRegressor).fit(X[:1], Y_REG[:1]).predict(X[:2]).shape == (2,)
+    one_class = _small(MLPClassifier).fit(X, np.full(120, 7))
+    assert_array_equal(one_class.predict(X[:3]), [7, 7, 7])
+
+
+INVALID_PARAMS = [
+    ("hidden_layer_sizes", (3, 0), ValueError, "hidden_layer_sizes"),
+    ("activation", "softmax", ValueError, "activation"),
+    ("activation", "nope", ValueError, "activation"),
+    ("solver", "newton", ValueError, "solver"),
+    ("alpha", -1.0, ValueError, "alpha"),
+    ("batch_size", 0, ValueError, "batch_size"),
+    ("learning_rate_init", 0.0, ValueError, "learning_rate_init"),
+    ("max_iter", 0, ValueError, "max_iter"),
+    ("momentum", 1.5, ValueError, "momentum"),
+    ("beta_2", 1.0, ValueError, "beta_2"),
+    ("validation_fraction", 1.0, ValueError, "validation_fraction"),
+    ("dropout", 1.0, ValueError, "dropout"),
+    ("l1", -0.1, ValueError, "l1"),
+    ("init", "orthogonal", ValueError, "init"),
+    ("clip_norm", 0.0, ValueError, "clip_norm"),
+    ("clip_value", -1.0, ValueError, "clip_value"),
+    ("lr_schedule", "warmup", ValueError, "lr_schedule"),
+    ("augment", -0.1, ValueError, "augment"),
+    ("n_threads", 0, ValueError, "n_threads"),
+    ("callbacks", [print, 3], TypeError, "callables"),
+    ("solver_params", {"weight_decay": -1.0}, ValueError, "weight_decay"),
+    ("activation_params", {"negative_slope": "x"}, TypeError, "negative_slope"),
+    ("loss", "hinge", ValueError, "loss"),                        # a classifier loss
+    ("loss_params", {"delta": -1.0}, ValueError, "delta"),
+]
+
+
+@pytest.mark.parametrize("name, value, error, match", INVALID_PARAMS,
+                         ids=[f"{c[0]}={c[1]!r}" for c in INVALID_PARAMS])
+def test_invalid_hyperparameters_raise_in_fit(name, value, error, match):
+    params = {"max_iter": 5}
+    params.update({"activation": "leaky_relu"} if name == "activation_params" else {})
+    params.update({"loss": "huber"} if name == "loss_params" else {})
+    params[name] = value
+    est = MLPRegressor(**params)                       # __init__ only stores
+    assert est.get_params()[name] is value
+    with pytest.raises(error, match=match):
+        est.fit(X, Y_REG)
+    assert not [k for k in vars(est) if k.endswith("_")]
+    if name != "solver":                               # (newton has no partial_fit)
+        with pytest.raises(error, match=match):
+            MLPRegressor(**params).partial_fit(X, Y_REG)
+
+
+# ---------------------------------------------------------------------------------------------
+# Divergence and Ctrl-C.
+
+def _diverging(**params):
+    """SGD with a learning rate of 10 on features and targets of size ~1e3."""
+    return MLPRegressor(**dict(dict(solver="sgd", learning_rate_init=10.0, max_iter=5,
+                                    hidden_layer_sizes=(8,), batch_size=10, n_threads=1,
+                                    random_state=0), **params))
+
+
+def test_divergence_in_the_first_epoch_leaves_the_estimator_unfitted():
+    reg = _diverging()
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights") \
+            as info:
+        reg.fit(X * 1e3, Y_REG * 1e3)
+    message = str(info.value)
+    assert "epoch 1" in message
+    assert "lower learning_rate_init" in message and "clip_norm" in message
+    assert not [k for k in vars(reg) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        reg.predict(X)
+
+
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_divergence_keeps_the_previous_model(how):
+    """A diverging call leaves the model it started from, finite and usable, whether it
+    diverges in its first epoch or after finite epochs (whose weights have exploded: the
+    last finite epoch of the second run predicts inf)."""
+    reg = _small(MLPRegressor, solver="sgd", learning_rate_init=1e-3, max_iter=5,
+                 warm_start=True).fit(X, Y_REG)
+    before = reg.network_.params.copy()
+    curve, predictions = list(reg.loss_curve_), reg.predict(X)
+
+    def call():
+        if how == "warm_start":
+            reg.fit(X_big, y_big)
+        else:
+            for _ in range(200):
+                reg.partial_fit(X_big, y_big)
+
+    for params, X_big, y_big in [
+            (dict(learning_rate_init=10.0, batch_size=10), X * 1e3, Y_REG * 1e3),  # at once
+            (dict(learning_rate_init=0.05, momentum=0.99, batch_size="auto", max_iter=200),
+             X * 3, Y_REG * 30)]:                                          # after 5 epochs
+        reg.set_params(**params)
+        with pytest.raises(ValueError, match="non-finite parameter weights.*previous state"):
+            call()
+        if how == "warm_start":
+            assert_array_equal(reg.network_.params, before)
+            assert reg.loss_curve_ == curve and reg.n_iter_ == 5
+            assert_array_equal(reg.predict(X), predictions)
+        # (partial_fit: each call is all or nothing, so the calls before the diverging one
+        # stay, and with the slow blow-up their weights are huge, yet finite)
+        assert np.isfinite(reg.network_.params).all()
+        assert np.isfinite(reg.loss_curve_).all()
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("Est", [MLPRegressor, MLPClassifier])
+def test_nonfinite_params(Est, solver):
+    """scikit-learn's test_nonfinite_params: features near the float64 maximum."""
+    rng = np.random.RandomState(0)
+    X_huge = np.finfo(np.float64).max * rng.uniform(size=(10, 2))
+    y = rng.standard_normal(10)
+    if Est is MLPClassifier:
+        y = (y > 0).astype(int)
+    est = Est(solver=solver)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            est.fit(X_huge, y)
+        except ValueError as exc:
+            assert str(exc).startswith("Solver produced non-finite parameter weights. The "
+                                       "input data may contain large values and need to be "
+                                       "preprocessed.")
+        else:
+            # (a clipped cross-entropy can stay finite; scikit-learn's case, the regressor,
+            # must raise)
+            assert Est is MLPClassifier
+    # unfitted, or the model of the last finite epoch: never a non-finite model
+    if hasattr(est, "network_"):
+        assert np.isfinite(est.network_.params).all()
+        assert np.isfinite(est.predict(X[:, :2])).all()
+    else:
+        assert not [k for k in vars(est) if k.endswith("_")]
+
+
+def _sigint():
+    signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_ctrl_c_in_a_callback_keeps_the_model(solver):
+    handler = signal.getsignal(signal.SIGINT)
+
+    def interrupt_at_three(history):
+        if len(history["loss"]) == 3:
+            _sigint()
+
+    with pytest.warns(UserWarning, match="interrupted"):
+        reg = _small(MLPRegressor, solver=solver, max_iter=50, tol=0.0,
+                     callbacks=interrupt_at_three).fit(X, Y_REG)
+    assert 3 <= reg.n_iter_ <= 4 < 50
+    assert np.isfinite(reg.predict(X)).all()
+    assert signal.getsignal(signal.SIGINT) is handler      # the handler is restored
+    if solver == "adam":
+        assert reg.n_iter_ == 3 and len(reg.loss_curve_) == 3
+
+
+def test_ctrl_c_in_the_middle_of_an_epoch():
+    """SIGINT during the 5th minibatch of the 3rd epoch (an augment callable runs for each
+    batch): training stops after that minibatch, the epoch counts with its 50 rows."""
+    calls = []
+
+    def augment(X_batch, rng):
+        calls.append(len(X_batch))
+        if len(calls) == 2 * 12 + 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return X_batch
+
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf = _small(MLPClassifier, batch_size=10, max_iter=20,
+                     augment=augment).fit(X, Y_BIN)
+    assert len(calls) == 29
+    assert clf.n_iter_ == 3 and clf.t_ == 2 * 120 + 50
+    assert clf.predict(X).shape == (120,)
+
+
+def test_ctrl_c_with_early_stopping_keeps_the_best_model():
+    def interrupt_at_six(history):
+        if len(history["loss"]) == 6:
+            _sigint()
+
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf = _small(MLPClassifier, early_stopping=True, max_iter=50, n_iter_no_change=50,
+                     learning_rate_init=0.05, callbacks=interrupt_at_six).fit(X, Y_BIN)
+    assert clf.n_iter_ == 6
+    X_val, y_val = _sklearn_validation_split((8,), X, Y_BIN, seed=0)
+    assert clf.score(X_val, y_val) == clf.best_validation_score_ == max(
+        clf.validation_scores_)
+
+
+def test_ctrl_c_in_the_first_minibatch():
+    """Even the first minibatch's step is kept: a fresh estimator comes out fitted, with
+    one (partial) epoch of 10 rows."""
+    def augment(X_batch, rng):
+        _sigint()
+        return X_batch
+
+    fresh = _small(MLPClassifier, augment=augment, batch_size=10)
+    with pytest.warns(UserWarning, match="interrupted by user after 1 epochs"):
+        fresh.fit(X, Y_BIN)
+    assert fresh.n_iter_ == 1 and fresh.t_ == 10
+    assert fresh.predict(X).shape == (120,)
+
+
+# ---------------------------------------------------------------------------------------------
+# scikit-learn's estimator checks, on the defaults and on configurations that exercise the
+# toolbox. (The delta-rule estimators have theirs in test_linear.py.)
+
+CHECKED = [
+    MLPClassifier(max_iter=50),
+    MLPRegressor(max_iter=50),
+    MLPClassifier(solver="lbfgs", max_iter=50, n_threads=1),
+    MLPRegressor(solver="lbfgs", max_iter=50, n_threads=1),
+    MLPClassifier(hidden_layer_sizes=(16,), activation="tanh", batch_norm=True, dropout=0.1,
+                  max_iter=50, n_threads=1),
+    MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", batch_norm=True, dropout=0.1,
+                 max_iter=50, n_threads=1),
+    MLPClassifier(loss="hinge", max_iter=50, n_threads=1),
+    MLPClassifier(loss="focal", max_iter=50, n_threads=1),
+    MLPClassifier(hidden_layer_sizes=(32, 32), activation="gelu", residual=True,
+                  solver="nadam", init="auto", l1=1e-4, clip_norm=1.0,
+                  learning_rate_init=0.01, lr_schedule="cosine",
+                  lr_schedule_params={"T_max": 100}, max_iter=50, n_threads=1),
+    MLPRegressor(hidden_layer_sizes=(16,), activation="selu", init="lecun_normal",
+                 solver="sgd", learning_rate_init=0.01, clip_value=1.0, max_iter=50,
+                 n_threads=1),
+    MLPClassifier(augment=0.05, max_iter=50, n_threads=1),
+]
+
+_NOT_A_REWEIGHTING = (
+    "{what}: a sample weight of 2 is not a duplicated row here, so fitting with integer "
+    "weights differs from fitting on the repeated rows (and the check compares to 1e-7)")
+
+
+def _expected_failed_checks(est):
+    failed = {}
+    causes = [cause for option, cause in [
+        (est.dropout, "dropout masks are drawn per row"),
+        (est.batch_norm, "batch statistics count each repeated row"),
+        (est.augment is not None, "input noise is drawn per row")] if option]
+    if causes:
+        what = ", ".join(causes)
+        for check in ("check_sample_weight_equivalence_on_dense_data",
+                      "check_sample_weight_equivalence_on_sparse_data"):
+            failed[check] = _NOT_A_REWEIGHTING.format(what=what)
+    if est.dropout and isinstance(est, MLPClassifier):
+        failed["check_class_weight_classifiers"] = (
+            "the check weights one class 1e7 times the other: the weighted training loss is "
+            "then carried by a few rows and dropout makes it noisy, so scikit-learn's "
+            "stopping rule on the training loss (tol, n_iter_no_change=20) ends the fit "
+            "before the heavy class is learnt")
+    return failed
+
+
+@parametrize_with_checks(CHECKED, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
