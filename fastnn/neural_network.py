@@ -32,7 +32,9 @@ Where fastnn and scikit-learn differ on purpose:
   rate. Both are documented in fastnn.optimizers.
 - warm_start keeps the optimizer's state (moments, step count) and its random stream;
   partial_fit called n times equals fit with max_iter=n (scikit-learn restarts its random
-  stream at each call).
+  stream at each call). A warm start or partial_fit follows a new alpha (or l1) but refuses
+  a changed activation, loss, dropout, batch_norm or residual, which the fitted network is
+  built with (scikit-learn would apply a new activation to the old weights).
 - The training loss is consistent with its gradient: for several outputs, scikit-learn
   reports the mean over outputs of its loss while it descends the sum; fastnn reports the
   sum it descends (for one output the two agree).
