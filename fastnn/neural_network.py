@@ -39,6 +39,10 @@ Where fastnn and scikit-learn differ on purpose:
   reports the mean over outputs of its loss while it descends the sum; fastnn reports the
   sum it descends (for one output the two agree).
 - The Poisson loss leaves out the constant y log y - y of the deviance.
+- L-BFGS with several outputs: scikit-learn hands scipy the mean loss with the gradient of
+  the sum, so its line search differs from fastnn's (consistent) one; one output agrees.
+- An ``lr_schedule`` given as a fastnn.schedules.Schedule instance carries its own initial
+  learning rate (learning_rate_init is used for names).
 - A run that diverges stops at once with a ValueError naming remedies and leaves the
   estimator as it was before the call (unfitted, or the previous model), as fastnn's
   delta-rule estimators do; a Ctrl-C stops at the next minibatch with a warning, keeping
@@ -413,8 +417,6 @@ class _BaseMLP(BaseEstimator):
             order = state.get("order")  # .get: states pickled before this key existed
             if order is None or order.shape[0] != n_samples:
                 order = np.arange(n_samples)
-        snapshot = network.params.copy()  # the last finite parameters (epoch boundaries)
-        snapshot_running = _copy_running(network)
         callbacks = self._callback_list()
         history = state["history"]
         progress = _Progress(self.verbose, n_samples)
@@ -438,9 +440,8 @@ class _BaseMLP(BaseEstimator):
                         n_threads=n_threads, on_batch=progress.update)
                     progress.done()
                     if result.stopped == "diverged" or not np.isfinite(network.params).all():
+                        # the working copy is dropped: the estimator stays as it was
                         outcome["error"] = self._divergence_error(state, result, lr)
-                        network.params[...] = snapshot
-                        _restore_running(network, snapshot_running)
                         outcome["diverged"] = True
                         break
                     if result.stopped == "interrupted" and result.n_samples == 0:
@@ -469,8 +470,6 @@ class _BaseMLP(BaseEstimator):
                         print(f"Iteration {state['epoch']}, loss = {epoch_loss:.8f}")
                         if early_stopping:
                             print(f"Validation score: {val_score:f}")
-                    snapshot[...] = network.params
-                    snapshot_running = _copy_running(network)
                     if result.stopped == "interrupted":
                         outcome["interrupted"] = True
                         break
@@ -846,12 +845,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 raise ValueError(f"`classes={np.unique(classes)!r}` is not the same as on "
                                  f"last call to partial_fit, was: {self.classes_!r}")
             seen = np.unique(y) if y.ndim == 1 else None
+            # as scikit-learn: with warm_start=True y needs exactly the fitted classes,
+            # otherwise (partial_fit) any subset of them
+            if self.warm_start and classes is None and seen is not None \
+                    and not np.array_equal(seen, self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in "
+                    f"the previous call to fit. Previously got {self.classes_}, `y` "
+                    f"has {seen}")
             if seen is not None and len(np.setdiff1d(seen, self.classes_)):
-                if self.warm_start and classes is None:
-                    raise ValueError(
-                        "warm_start can only be used where `y` has the same classes as in "
-                        f"the previous call to fit. Previously got {self.classes_}, `y` "
-                        f"has {seen}")
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
                                  f"has {self.classes_}. 'y' has {seen}.")
         else:

@@ -628,6 +628,9 @@ def test_warm_start_needs_the_same_network_and_classes():
     clf.set_params(hidden_layer_sizes=(8,))
     with pytest.raises(ValueError, match="warm_start can only be used"):
         clf.fit(X, Y_MULTI + 1)                       # a class not seen before
+    subset = Y_MULTI != Y_MULTI.max()
+    with pytest.raises(ValueError, match="warm_start can only be used"):
+        clf.fit(X[subset], Y_MULTI[subset])           # a class missing (scikit-learn's rule)
     with pytest.raises(ValueError, match="features"):
         clf.fit(X[:, :4], Y_MULTI)
     for a, b in zip(coefs, clf.coefs_):
