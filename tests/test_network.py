@@ -601,3 +601,12 @@ def test_layer_kernels_give_the_same_bits_in_every_variant(dtype):
     for arrays in results.values():
         for a, b in zip(arrays, baseline):
             np.testing.assert_array_equal(a, b)
+
+
+def test_plan_refuses_a_batch_its_workspace_cannot_hold():
+    net = Network(5, [6], 3, output_activation="softmax",
+                  loss="sparse_categorical_crossentropy", random_state=0)
+    net.loss_and_gradient(X[:10], LABELS[:10])
+    for bad in (X, X[:10, :4].copy()):
+        with pytest.raises(ValueError, match="does not fit"):
+            net._plan.forward(bad, np.empty((len(bad), 3)), False, 1, 0.1, 1e-5)

@@ -352,7 +352,7 @@ cdef class Plan:
     cdef Call call
     cdef list _keep          # every array a pointer points into
     cdef readonly object dtype
-    cdef readonly Py_ssize_t capacity
+    cdef readonly Py_ssize_t capacity, n_features
     cdef readonly bint stopped  # the last call stopped after a non-finite loss value
     cdef readonly bint trains   # grads and running statistics are writable: the plan may
                                 # train (a model loaded read-only only predicts)
@@ -370,6 +370,7 @@ cdef class Plan:
         self.dtype = np.dtype(network.dtype)
         self.capacity = network._batch_capacity
         layers = network.layers
+        self.n_features = layers[0].fan_in
         self.net.n_layers = len(layers)
         self.net.layers = <Layer*> malloc(self.net.n_layers * sizeof(Layer))
         if self.net.layers == NULL:
@@ -456,9 +457,16 @@ cdef class Plan:
             self.net.swish_scratch = self._data(np.empty((n_threads, CHUNK_SIZE), self.dtype))
             self.net.swish_threads = n_threads
 
-    def loss_and_gradient(self, cnp.ndarray X, cnp.ndarray y, bint labels, sample_weight,
-                          double n_eff, bint training, int n_threads, double alpha, double l1,
-                          double loss_scale, double bn_momentum, double bn_eps):
+    cdef _check_batch(self, cnp.ndarray X):
+        """The batch fits the workspace (the network has checked the rest)."""
+        if X.ndim != 2 or X.shape[1] != self.n_features or X.shape[0] > self.capacity:
+            raise ValueError(f"plan: X of shape {(<object> X).shape} does not fit (capacity "
+                             f"{self.capacity}, {self.n_features} features)")
+
+    def loss_and_gradient(self, cnp.ndarray X not None, cnp.ndarray y not None, bint labels,
+                          sample_weight, double n_eff, bint training, int n_threads,
+                          double alpha, double l1, double loss_scale, double bn_momentum,
+                          double bn_eps):
         """One minibatch: forward, loss, backward (gradients into the network's grads).
 
         X: C-contiguous (n, n_features), n <= capacity; y: C-contiguous targets (n,
@@ -468,6 +476,7 @@ cdef class Plan:
         pass (self.stopped): the caller looks for invalid input, then calls resume().
         """
         cdef double value
+        self._check_batch(X)
         self.call.X = cnp.PyArray_DATA(X)
         self.call.n = X.shape[0]
         self.call.y = cnp.PyArray_DATA(y)
@@ -502,11 +511,12 @@ cdef class Plan:
             return _backward(&self.net, &self.call, <const float*> self.call.X, value)
         return _backward(&self.net, &self.call, <const double*> self.call.X, value)
 
-    def forward(self, cnp.ndarray X, cnp.ndarray out, bint training, int n_threads,
-                double bn_momentum, double bn_eps):
+    def forward(self, cnp.ndarray X not None, cnp.ndarray out not None, bint training,
+                int n_threads, double bn_momentum, double bn_eps):
         """out = the network's output for X (after the output activation); out is a
         C-contiguous (n, n_outputs) array of the network's dtype."""
         cdef void* out_data = cnp.PyArray_DATA(out)
+        self._check_batch(X)
         self.call.X = cnp.PyArray_DATA(X)
         self.call.n = X.shape[0]
         self.call.training = training
