@@ -881,8 +881,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @staticmethod
     def _targets_dtype(targets, dtype):
-        return targets if targets.dtype == np.int64 else np.ascontiguousarray(targets,
-                                                                              dtype=dtype)
+        """Integer labels (n,) stay int64; indicator targets (n, n_outputs), from the label
+        binarizer as int64 in any memory order, become C-contiguous floats of the network's
+        dtype, which the minibatch gather and the loss kernel read directly."""
+        if targets.ndim == 1:
+            return np.ascontiguousarray(targets, dtype=np.int64)
+        return np.ascontiguousarray(targets, dtype=dtype)
 
     def _set_encoder(self, binarizer):
         self._label_binarizer = binarizer
