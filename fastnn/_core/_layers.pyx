@@ -39,9 +39,9 @@ cdef extern from *:
     #endif
     """
 
-from fastnn._core._math cimport _fabs, _sqrt
+from fastnn._core._math cimport _sqrt
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
-from fastnn._core._reductions cimport sum_partials
+from fastnn._core._reductions cimport abs_sum_values, dot_values, sum_partials
 from fastnn._core._typedefs cimport floating
 
 
@@ -321,14 +321,22 @@ cdef void _add(floating* a, const floating* b, Py_ssize_t n_rows, Py_ssize_t n_c
 
 cdef double _penalty_chunk(const floating* w, floating* g, Py_ssize_t n, floating l2,
                            floating l1) noexcept nogil:
-    """g += l2 * w + l1 * sign(w) over one chunk; returns sum(0.5 l2 w^2 + l1 |w|)."""
+    """g += l2 * w + l1 * sign(w) over one chunk; returns sum(0.5 l2 w^2 + l1 |w|).
+
+    The gradient is one branch-free vectorised pass (sign as selects); the value comes from
+    the 8-lane reductions of _reductions (a single double accumulator would chain the
+    adds: 4 cycles per weight)."""
     cdef Py_ssize_t i
+    cdef floating wi, sign
     cdef double total = 0
-    cdef floating wi
     for i in range(n):
         wi = w[i]
-        total += 0.5 * l2 * wi * wi + l1 * _fabs(wi)
-        g[i] += l2 * wi + l1 * (1 if wi > 0 else (-1 if wi < 0 else 0))
+        sign = <floating> 1 if wi > 0 else (<floating> -1 if wi < 0 else <floating> 0)
+        g[i] += l2 * wi + l1 * sign
+    if l2 != 0:
+        total += 0.5 * l2 * dot_values(w, w, n)
+    if l1 != 0:
+        total += l1 * abs_sum_values(w, n)
     return total
 
 

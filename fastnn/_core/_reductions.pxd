@@ -38,6 +38,20 @@ cdef inline double dot_values(const floating* a, const floating* b, Py_ssize_t n
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 
 
+cdef inline double abs_sum_values(const floating* v, Py_ssize_t n) noexcept nogil:
+    """Sum of |v[i]| over [0, n) in double, in sum_values' fixed lane order."""
+    cdef double acc[8]
+    cdef Py_ssize_t i, j, n8 = n - n % 8
+    for j in range(8):
+        acc[j] = 0
+    for i in range(0, n8, 8):
+        for j in range(8):
+            acc[j] += v[i + j] if v[i + j] >= 0 else -v[i + j]
+    for i in range(n8, n):
+        acc[0] += v[i] if v[i] >= 0 else -v[i]
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+
+
 cdef inline floating max_value(const floating* v, Py_ssize_t n) noexcept nogil:
     """max(v[0:n]) for n >= 1, over eight lanes (maximum is exact, so the order only matters
     for speed: one compare chain per lane instead of one for the whole row)."""
