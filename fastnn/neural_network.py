@@ -838,39 +838,52 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _validate_targets(self, y, continuing, classes):
         """(targets for the network, the label binarizer to commit)."""
         check_classification_targets(y)
+        if y.ndim == 2:  # a multilabel indicator matrix
+            binarizer = self._label_binarizer if continuing else LabelBinarizer().fit(y)
+            return binarizer.transform(y), binarizer
+        # 1-D labels: one np.unique gives the classes present and each row's class index
+        # (LabelBinarizer.fit and transform would each search y again)
+        seen, index = np.unique(y, return_inverse=True)
         if continuing:
             binarizer = self._label_binarizer
             if classes is not None and not np.array_equal(np.unique(classes),
                                                           self.classes_):
                 raise ValueError(f"`classes={np.unique(classes)!r}` is not the same as on "
                                  f"last call to partial_fit, was: {self.classes_!r}")
-            seen = np.unique(y) if y.ndim == 1 else None
             # as scikit-learn: with warm_start=True y needs exactly the fitted classes,
             # otherwise (partial_fit) any subset of them
-            if self.warm_start and classes is None and seen is not None \
-                    and not np.array_equal(seen, self.classes_):
+            if self.warm_start and classes is None and not np.array_equal(seen,
+                                                                          self.classes_):
                 raise ValueError(
                     "warm_start can only be used where `y` has the same classes as in "
                     f"the previous call to fit. Previously got {self.classes_}, `y` "
                     f"has {seen}")
-            if seen is not None and len(np.setdiff1d(seen, self.classes_)):
+            if len(np.setdiff1d(seen, self.classes_)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
                                  f"has {self.classes_}. 'y' has {seen}.")
+        elif classes is not None:
+            binarizer = LabelBinarizer().fit(classes)
+            if len(np.setdiff1d(seen, binarizer.classes_)):
+                raise ValueError(f"`y` has classes not in `classes`: {classes!r} vs "
+                                 f"{seen!r}")
         else:
-            binarizer = LabelBinarizer()
-            if classes is not None and not type_of_target(y).startswith("multilabel"):
-                binarizer.fit(classes)
-                seen = np.unique(y)
-                if len(np.setdiff1d(seen, binarizer.classes_)):
-                    raise ValueError(f"`y` has classes not in `classes`: {classes!r} vs "
-                                     f"{seen!r}")
-            else:
-                binarizer.fit(y)
+            binarizer = LabelBinarizer().fit(seen)
+        if not np.array_equal(seen, binarizer.classes_):
+            index = np.searchsorted(binarizer.classes_, seen)[index]
+        return self._encode(index, binarizer), binarizer
+
+    def _encode(self, index, binarizer):
+        """The network's targets from class indices: int64 labels for softmax
+        cross-entropy, otherwise LabelBinarizer.transform's indicator columns (one column for
+        one or two classes)."""
         if self._uses_labels(binarizer):
-            targets = np.searchsorted(binarizer.classes_, y).astype(np.int64)
-        else:
-            targets = binarizer.transform(y)
-        return targets, binarizer
+            return index.astype(np.int64)
+        n_classes = len(binarizer.classes_)
+        if n_classes <= 2:
+            return (index == 1).astype(np.int64).reshape(-1, 1)
+        indicator = np.zeros((index.shape[0], n_classes), dtype=np.int64)
+        indicator[np.arange(index.shape[0]), index] = 1
+        return indicator
 
     def _uses_labels(self, binarizer):
         """Softmax cross-entropy trains on integer labels (the fused kernel reads them)."""

@@ -111,14 +111,16 @@ class Minibatches:
     def take(self, rows):
         m = rows.shape[0]
         X_batch = self.X_buffer[:m]
+        # mode="clip": the rows come from a permutation of range(n_samples), always valid;
+        # the default mode="raise" would gather through a temporary copy of the output
         if sp.issparse(self.X):
             X_batch[...] = self.X[rows].toarray()
         else:
-            np.take(self.X, rows, axis=0, out=X_batch)
-        y_batch = np.take(self.targets, rows, axis=0, out=self.y_buffer[:m])
+            self.X.take(rows, axis=0, out=X_batch, mode="clip")
+        y_batch = self.targets.take(rows, axis=0, out=self.y_buffer[:m], mode="clip")
         sw_batch = None
         if self.sample_weight is not None:
-            sw_batch = np.take(self.sample_weight, rows, out=self.sw_buffer[:m])
+            sw_batch = self.sample_weight.take(rows, out=self.sw_buffer[:m], mode="clip")
         return X_batch, y_batch, sw_batch
 
     def view(self, start, stop):
