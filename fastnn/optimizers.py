@@ -181,6 +181,10 @@ def _check_grads(grads, params, name="grads"):
 # ---------------------------------------------------------------------------------------------
 # The optimizers.
 
+_EMPTY = {np.dtype(np.float32): np.empty(0, dtype=np.float32),
+          np.dtype(np.float64): np.empty(0, dtype=np.float64)}
+
+
 class Optimizer:
     """Base class: ``step(params, grads)`` updates params in place and keeps the state.
 
@@ -334,7 +338,9 @@ class Optimizer:
         raise NotImplementedError
 
     def _empty(self):
-        return np.empty(0, dtype=self._dtype)
+        """A 0-size array of the state's dtype: the kernels' "no buffer" argument (shared,
+        so that a step allocates nothing)."""
+        return _EMPTY[self._dtype]
 
     def __repr__(self):
         signature = inspect.signature(type(self))
