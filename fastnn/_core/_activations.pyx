@@ -25,6 +25,7 @@ from libc.math cimport NAN
 
 from fastnn._core._math cimport _clamp, _erfc, _exp, _expm1, _fabs, _log1p, _tanh
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
+from fastnn._core._pointers cimport _in1, _in2, _out1, _out2
 from fastnn._core._reductions cimport dot_values, max_value, sum_partials, sum_values
 from fastnn._core._typedefs cimport floating
 
@@ -533,23 +534,7 @@ cpdef Py_ssize_t rows_per_block(Py_ssize_t n_cols) noexcept nogil:
 # ---------------------------------------------------------------------------------------------
 # Tier 3: entry points for fastnn.activations, which has validated the arrays. The flat
 # element-wise buffers are 1-D views of C- or F-contiguous 2-D arrays. Empty arrays reach the
-# kernels as NULL pointers with a zero size.
-
-cdef inline const floating* _in1(const floating[::1] a) noexcept nogil:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
-cdef inline floating* _out1(floating[::1] a) noexcept nogil:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
-cdef inline const floating* _in2(const floating[:, ::1] a) noexcept nogil:
-    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
-
-
-cdef inline floating* _out2(floating[:, ::1] a) noexcept nogil:
-    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
-
+# kernels as NULL pointers with a zero size (fastnn._core._pointers).
 
 def elementwise_forward(Kind kind, const floating[::1] x, floating[::1] out, double a,
                         double b, int n_threads):

@@ -41,6 +41,7 @@ cdef extern from *:
 
 from fastnn._core._math cimport _sqrt
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
+from fastnn._core._pointers cimport _in1, _in2, _out1, _out2, _work2
 from fastnn._core._reductions cimport abs_sum_values, dot_values, sum_partials
 from fastnn._core._typedefs cimport floating
 
@@ -364,27 +365,7 @@ cdef double _penalty(const floating* weights, floating* grads, Py_ssize_t n, dou
 # ---------------------------------------------------------------------------------------------
 # Entry points for fastnn.network (arrays validated and allocated there; partials sized by
 # n_row_blocks, or one slot per chunk for the penalty). Empty arrays reach the kernels as NULL
-# pointers with a zero size.
-
-cdef inline const floating* _in1(const floating[::1] a) noexcept nogil:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
-cdef inline floating* _out1(floating[::1] a) noexcept nogil:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
-cdef inline const floating* _in2(const floating[:, ::1] a) noexcept nogil:
-    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
-
-
-cdef inline floating* _out2(floating[:, ::1] a) noexcept nogil:
-    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
-
-
-cdef inline double* _work2(double[:, ::1] a) noexcept nogil:
-    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
-
+# pointers with a zero size (fastnn._core._pointers).
 
 def bias_add(floating[:, ::1] z, const floating[::1] bias, int n_threads):
     with nogil:

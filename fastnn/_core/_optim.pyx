@@ -47,11 +47,11 @@ cdef extern from *:
     #endif
     """
 
-from libc.math cimport sqrt, sqrtf, fabs, fabsf
+from libc.math cimport sqrt
 
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
 from fastnn._core._math cimport _fabs, _sqrt
-from fastnn._core._reductions cimport dot_values, sum_partials
+from fastnn._core._reductions cimport abs_sum_values, dot_values, sum_partials
 from fastnn._core._typedefs cimport floating
 
 
@@ -402,20 +402,6 @@ cdef void nadam_update(floating* params, const floating* grads, floating* exp_av
 # ---------------------------------------------------------------------------------------------
 # Gradient clipping.
 
-cdef double _sum_abs(const floating* v, Py_ssize_t n) noexcept nogil:
-    # Sum of |v[i]| in double with eight lane accumulators (as _reductions.dot_values).
-    cdef double acc[8]
-    cdef Py_ssize_t i, j, n8 = n - n % 8
-    for j in range(8):
-        acc[j] = 0
-    for i in range(0, n8, 8):
-        for j in range(8):
-            acc[j] += fabs(<double> v[i + j])
-    for i in range(n8, n):
-        acc[0] += fabs(<double> v[i])
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
-
-
 cdef double _max_abs(const floating* v, Py_ssize_t n) noexcept nogil:
     # max |v[i]|, NaN if any element is NaN (as torch's inf-norm).
     cdef floating acc[8]
@@ -445,7 +431,7 @@ cdef double grad_norm(const floating* grads, Py_ssize_t n, NormType norm_type,
         if norm_type == NORM_L2:
             partials[c] = dot_values(grads + start, grads + start, length)  # sum of squares
         elif norm_type == NORM_L1:
-            partials[c] = _sum_abs(grads + start, length)
+            partials[c] = abs_sum_values(grads + start, length)
         else:
             partials[c] = _max_abs(grads + start, length)
     if norm_type == NORM_INF:
