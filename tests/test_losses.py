@@ -597,6 +597,64 @@ def test_softmax_many_classes(n_classes):
         losses.get("softmax_crossentropy").value(np.r_[labels[:4], n_classes], x)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_classes", [1, 2, 3, 7, 8, 10, 15, 16, 17])
+def test_softmax_many_rows_few_classes(n_classes, dtype, variant):
+    """Short rows go through the kernel in tiles of 32 rows (rows of fewer than 64 bytes),
+    longer ones row by row: row counts that leave a partial tile in every block and at the
+    end, on both sides of that limit, with weights, class weights, both target forms, the
+    value alone, 1 and 2 threads."""
+    rng = np.random.default_rng(21)
+    n_samples = 1001  # blocks of 4096 // n_classes rows: partial tiles inside and at the end
+    x = (rng.standard_normal((n_samples, n_classes)) * 3).astype(dtype)
+    labels = rng.integers(0, n_classes, n_samples)
+    dense = rng.dirichlet(np.ones(n_classes), n_samples).astype(dtype)
+    w = rng.uniform(0.5, 2, n_classes)
+    sw = weights_for(rng, n_samples).astype(dtype)
+    eps = np.finfo(dtype).eps
+    x64 = x.astype(np.float64)
+    softmax = np.exp(log_softmax(x64))
+    for params in [{}, {"weight": w}]:
+        for y in [labels, dense]:
+            for s in [None, sw]:
+                loss = losses.get("softmax_crossentropy", n_threads=1, **params)
+                value, grad = loss.value_and_gradient(y, x, sample_weight=s)
+                assert loss.value(y, x, sample_weight=s) == value
+                v2, g2 = losses.get("softmax_crossentropy", n_threads=2,
+                                    **params).value_and_gradient(y, x, sample_weight=s)
+                assert v2 == value and np.array_equal(g2, grad)
+                y64 = y if y.ndim == 1 else y.astype(np.float64)
+                s64 = np.ones(n_samples) if s is None else s.astype(np.float64)
+                expected = ref_softmax(y64, x64, s64, params)
+                scale = (1 + np.abs(x64)).sum(axis=1).mean()
+                assert abs(value - expected) <= K_EPS * eps * scale, (value, expected)
+                # d value / d x = s_i (C_i softmax(x_i) - c_i) / sum_k s_k C_k, c = w t
+                targets = np.eye(n_classes)[y] if y.ndim == 1 else y64
+                c = targets * params.get("weight", 1.0)
+                C = c.sum(axis=1, keepdims=True)
+                denominator = (s64[:, None] * C).sum() if params else s64.sum()
+                expected_grad = s64[:, None] * (C * softmax - c) / denominator
+                tol = K_EPS * eps * (np.abs(expected_grad)
+                                     + s64[:, None] * (C + c) / denominator)
+                assert np.all(np.abs(grad - expected_grad) <= tol)
+    # the in-kernel checks of the last (partial) tile
+    bad_label = labels.copy()
+    bad_label[-1] = n_classes
+    with pytest.raises(ValueError, match="outside"):
+        losses.get("softmax_crossentropy").value(bad_label, x)
+    for bad, match in [(np.nan, "y_pred contains NaN"), (-np.inf, "y_pred contains inf"),
+                       (np.inf, "y_pred contains inf")]:
+        x_bad = x.copy()
+        x_bad[-1, -1] = bad
+        for y in [labels, dense]:
+            with pytest.raises(ValueError, match=match):
+                losses.get("softmax_crossentropy").value_and_gradient(y, x_bad)
+    dense_bad = dense.copy()
+    dense_bad[-1, 0] = 1.5
+    with pytest.raises(ValueError, match="target probabilities in \\[0, 1\\]"):
+        losses.get("softmax_crossentropy").value(dense_bad, x)
+
+
 @pytest.mark.parametrize("case", [CASE_BY_ID[i] for i in ["mse", "sigmoid_ce_pw", "focal",
                                                          "categorical", "kl"]], ids=str)
 def test_rows_longer_than_a_block(case):
