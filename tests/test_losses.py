@@ -601,11 +601,11 @@ def test_softmax_many_classes(n_classes):
 @pytest.mark.parametrize("n_classes", [1, 2, 3, 7, 8, 10, 15, 16, 17])
 def test_softmax_many_rows_few_classes(n_classes, dtype, variant):
     """Short rows go through the kernel in tiles of 32 rows (rows of fewer than 64 bytes),
-    longer ones row by row: row counts that leave a partial tile in every block and at the
-    end, on both sides of that limit, with weights, class weights, both target forms, the
-    value alone, 1 and 2 threads."""
+    longer ones row by row: several blocks and a partial last tile, on both sides of that
+    limit, with weights, class weights, both target forms, the value alone, 1 and 2
+    threads."""
     rng = np.random.default_rng(21)
-    n_samples = 1001  # blocks of 4096 // n_classes rows: partial tiles inside and at the end
+    n_samples = 1001  # 31 tiles and 9 rows
     x = (rng.standard_normal((n_samples, n_classes)) * 3).astype(dtype)
     labels = rng.integers(0, n_classes, n_samples)
     dense = rng.dirichlet(np.ones(n_classes), n_samples).astype(dtype)
