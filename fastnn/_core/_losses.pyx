@@ -522,6 +522,19 @@ cdef extern from *:
     void _prefetch "FASTNN_PREFETCH"(const void* p, Py_ssize_t offset, int rw) noexcept nogil
 
 
+cdef extern from "_tiles.h" nogil:
+    # The tile's transpositions in vector registers (AVX-512 builds; see _tiles.h).
+    bint TILES_IN_REGISTERS "FASTNN_TILES_IN_REGISTERS"
+    void _tile_in_f32 "fastnn_tile_in_f32"(const float* src, Py_ssize_t stride, float* tile,
+                                           Py_ssize_t n, Py_ssize_t K)
+    void _tile_out_f32 "fastnn_tile_out_f32"(const float* tile, float* dst, Py_ssize_t stride,
+                                             Py_ssize_t n, Py_ssize_t K)
+    void _tile_in_f64 "fastnn_tile_in_f64"(const double* src, Py_ssize_t stride, double* tile,
+                                           Py_ssize_t n, Py_ssize_t K)
+    void _tile_out_f64 "fastnn_tile_out_f64"(const double* tile, double* dst, Py_ssize_t stride,
+                                             Py_ssize_t n, Py_ssize_t K)
+
+
 cdef inline void _prefetch_part(const floating* x, floating* g, const floating* yt,
                                 Py_ssize_t K, Py_ssize_t j) noexcept nogil:
     """Ask for part j of K of the next tile's memory (the TILE * K elements after x, g and
@@ -543,8 +556,8 @@ cdef inline void _prefetch_part(const floating* x, floating* g, const floating* 
 
 cdef inline void _gather_columns(const floating* src, Py_ssize_t stride, floating* dst,
                                  Py_ssize_t n, Py_ssize_t K) noexcept nogil:
-    """dst[j * TILE + r] = src[r * stride + j] for r < n, j < K: n rows of K values (stride
-    apart) transposed into the tile. Two neighbouring columns and four rows per iteration:
+    """dst[j * TILE + r] = src[r * stride + j] for r < n, j < K (_tile_in without vector
+    registers). Two neighbouring columns and four rows per iteration:
     gcc reads and writes each pair of neighbours as one 8-byte access, and the loop
     overhead does not cost as much as the loads and stores (a plain loop is about twice
     as slow)."""
@@ -634,6 +647,35 @@ cdef inline void _scatter_columns(const floating* src, floating* dst, Py_ssize_t
             j += 1
 
 
+cdef inline void _tile_in(const floating* src, Py_ssize_t stride, floating* dst, Py_ssize_t n,
+                          Py_ssize_t K) noexcept nogil:
+    """dst[j * TILE + r] = src[r * stride + j] for r < n, j < K, and 0 for n <= r < TILE: n
+    rows of K values (stride apart) transposed into a tile, padded with zero rows."""
+    cdef Py_ssize_t j
+    if TILES_IN_REGISTERS:
+        if floating is float:
+            _tile_in_f32(src, stride, dst, n, K)
+        else:
+            _tile_in_f64(src, stride, dst, n, K)
+    else:
+        if n < TILE:
+            for j in range(TILE * K):
+                dst[j] = 0
+        _gather_columns(src, stride, dst, n, K)
+
+
+cdef inline void _tile_out(const floating* src, floating* dst, Py_ssize_t stride, Py_ssize_t n,
+                           Py_ssize_t K) noexcept nogil:
+    """dst[r * stride + j] = src[j * TILE + r] for r < n, j < K: the inverse of _tile_in."""
+    if TILES_IN_REGISTERS:
+        if floating is float:
+            _tile_out_f32(src, dst, stride, n, K)
+        else:
+            _tile_out_f64(src, dst, stride, n, K)
+    else:
+        _scatter_columns(src, dst, stride, n, K)
+
+
 cdef int _softmax_tile(const int64_t* labels, const floating* yt, const floating* x,
                        floating* g, Py_ssize_t nr, Py_ssize_t K, const floating* sw,
                        const floating* cw, double gs, double* terms) noexcept nogil:
@@ -681,10 +723,7 @@ cdef int _softmax_tile(const int64_t* labels, const floating* yt, const floating
 
     # 1. The tile transposed into z (and the dense targets into c); the sample weights and
     # labels into per-tile arrays. Padding rows get 0 everywhere.
-    if nr < TILE:
-        for j in range(TILE * K):
-            z[j] = 0
-    _gather_columns(x, K, z, nr, K)
+    _tile_in(x, K, z, nr, K)
     for r in range(TILE):
         wt[r] = 0
         col[r] = 0
@@ -701,10 +740,7 @@ cdef int _softmax_tile(const int64_t* labels, const floating* yt, const floating
             bad[r] = zero if ok else <floating> NAN
             col[r] = col[r] if ok else zero
     else:
-        if nr < TILE:
-            for j in range(TILE * K):
-                c[j] = 0
-        _gather_columns(yt, K, c, nr, K)
+        _tile_in(yt, K, c, nr, K)
         for r in range(TILE):
             col[r] = -1  # no column is the label's
 
@@ -795,7 +831,7 @@ cdef int _softmax_tile(const int64_t* labels, const floating* yt, const floating
 
     # 5. The gradient back in row order.
     if g != NULL:
-        _scatter_columns(z, g, K, nr, K)
+        _tile_out(z, g, K, nr, K)
     return n_bad
 
 
