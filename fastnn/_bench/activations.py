@@ -1,10 +1,11 @@
 """Activations side by side: fastnn vs the memory-copy floor vs PyTorch.
 
 Forward reads x and writes y (floor: one copy); backward reads x and grad_output and writes
-dL/dx (floor: 1.5 copies). PyTorch is timed on its own forward functions and on its aten
-backward kernels (what autograd calls, without autograd's bookkeeping). Note that torch's
-sigmoid/tanh backward kernels take the saved output y instead of x, so they skip the exp
-that fastnn's backward(x, grad_output) recomputes.
+dL/dx (floor: 1.5 copies); the copies are numpy's, on the same number of threads. PyTorch is
+timed on its own forward functions and on its aten backward kernels (what autograd calls,
+without autograd's bookkeeping). Note that torch's sigmoid/tanh backward kernels take the
+saved output y instead of x, so they skip the exp that fastnn's backward(x, grad_output)
+recomputes.
 """
 import warnings
 
@@ -55,10 +56,10 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2), n_features=100
         for dtype in dtypes:
             x = rng.standard_normal((n // n_features, n_features)).astype(dtype) * 3
             g = rng.standard_normal(x.shape).astype(dtype)
-            floor_fwd = copy_floor(1, 1, x.size, dtype)
-            floor_bwd = copy_floor(2, 1, x.size, dtype)
             rows = []
             for n_threads in threads:
+                floor_fwd = copy_floor(1, 1, x.size, dtype, n_threads)
+                floor_bwd = copy_floor(2, 1, x.size, dtype, n_threads)
                 # fastnn first, then torch: interleaving them lets one library's spinning
                 # worker threads slow the other down on a small machine
                 timings = {}

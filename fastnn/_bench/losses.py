@@ -2,8 +2,9 @@
 
 fastnn's value_and_gradient reads y_true and y_pred once and writes the gradient once (value
 and gradient come from one fused pass), into a preallocated ``out`` as a training loop does.
-Its floor is the time numpy takes to stream the same bytes (copy_floor: reading y_true and
-y_pred, writing the gradient; integer labels count for their own bytes). PyTorch is timed on
+Its floor is the time numpy takes to stream the same bytes on the same number of threads
+(copy_floor: reading y_true and y_pred, writing the gradient; integer labels count for their
+own bytes). PyTorch is timed on
 the loss forward plus its backward through autograd (torch.autograd.grad on a leaf tensor
 created once), with torch.set_num_threads set to the same thread count; losses torch does
 not have as one function (pseudo_huber, log_cosh, categorical_crossentropy, hinge, focal)
@@ -99,12 +100,12 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
         for dtype in dtypes:
             itemsize = np.dtype(dtype).itemsize
             inputs = {kind: make_inputs(kind, n, dtype, rng) for _, _, kind in CASES}
-            floors = {}
-            for kind, (y_true, y_pred) in inputs.items():
-                n_read = 1 + y_true.nbytes / (y_pred.size * itemsize)
-                floors[kind] = copy_floor(n_read, 1, y_pred.size, dtype)
             rows = []
             for n_threads in threads:
+                floors = {}
+                for kind, (y_true, y_pred) in inputs.items():
+                    n_read = 1 + y_true.nbytes / (y_pred.size * itemsize)
+                    floors[kind] = copy_floor(n_read, 1, y_pred.size, dtype, n_threads)
                 if torch is not None:
                     torch.set_num_threads(n_threads)
                 for name, params, kind in CASES:

@@ -2,7 +2,8 @@
 torch.optim (foreach=True and fused=True) on buffers of the same size.
 
 An update streams its buffers once: Adam reads p, g, m, v and writes p, m, v, so its floor
-is 3.5 copies of the buffer (copy_floor(4, 3, ...)), measured with np.copyto in the same run.
+is 3.5 copies of the buffer (copy_floor(4, 3, ...)), measured with np.copyto on the same
+number of threads in the same run.
 torch is timed on one flat parameter tensor of the same size with torch.set_num_threads at
 the same count; "fused" is torch's single-kernel CPU implementation where it exists (SGD,
 Adam, AdamW, Adagrad in torch 2.x); elsewhere the column shows "-".
@@ -65,9 +66,9 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
         for dtype in dtypes:
             p0 = rng.standard_normal(n).astype(dtype)
             g = (1e-3 * rng.standard_normal(n)).astype(dtype)
-            copy = copy_floor(1, 1, n, dtype)  # one read + one write of the buffer
             rows = []
             for n_threads in threads:
+                copy = copy_floor(1, 1, n, dtype, n_threads)  # one read + one write
                 if torch is not None:
                     torch.set_num_threads(n_threads)
                 for label, name, hyper, torch_name, torch_kwargs, reads, writes in CASES:
