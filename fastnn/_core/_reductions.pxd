@@ -6,50 +6,64 @@
 
 from fastnn._core._typedefs cimport floating
 
+cdef enum:
+    LANES = 32  # accumulators of the sums below
+
+
+cdef inline double _sum_lanes(double* acc) noexcept nogil:
+    """acc[0] + ... + acc[LANES - 1], neighbours pairwise (a fixed tree); acc is overwritten."""
+    cdef Py_ssize_t j, m = LANES
+    while m > 1:
+        m //= 2
+        for j in range(m):
+            acc[j] = acc[2 * j] + acc[2 * j + 1]
+    return acc[0]
+
 
 cdef inline double sum_values(const floating* v, Py_ssize_t n) noexcept nogil:
-    """Sum of v[0:n] in double, in a fixed order: eight lane accumulators (lane j takes the
-    elements i with i % 8 == j; a single accumulator would run at one add per 4 cycles),
-    then the lanes pairwise. gcc keeps the lanes in vector registers; the order does not
-    depend on the thread count or the vector width."""
-    cdef double acc[8]
-    cdef Py_ssize_t i, j, n8 = n - n % 8
-    for j in range(8):
+    """Sum of v[0:n] in double, in a fixed order: LANES lane accumulators (lane j takes the
+    elements i with i % LANES == j), then the lanes pairwise. gcc keeps the lanes in vector
+    registers: four AVX-512 registers of eight doubles, so four independent chains of adds
+    (one chain would wait for each add's latency, about 4 cycles per 8 elements); the
+    order does not depend on the thread count or the vector width."""
+    cdef double acc[LANES]
+    cdef Py_ssize_t i, j, n_lanes = n - n % LANES
+    for j in range(LANES):
         acc[j] = 0
-    for i in range(0, n8, 8):
-        for j in range(8):
+    for i in range(0, n_lanes, 32):  # LANES
+        for j in range(LANES):
             acc[j] += v[i + j]
-    for i in range(n8, n):
+    for i in range(n_lanes, n):
         acc[0] += v[i]
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+    return _sum_lanes(acc)
 
 
 cdef inline double dot_values(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
     """Sum of a[i] * b[i] over [0, n) in double, in sum_values' fixed lane order."""
-    cdef double acc[8]
-    cdef Py_ssize_t i, j, n8 = n - n % 8
-    for j in range(8):
+    cdef double acc[LANES]
+    cdef Py_ssize_t i, j, n_lanes = n - n % LANES
+    for j in range(LANES):
         acc[j] = 0
-    for i in range(0, n8, 8):
-        for j in range(8):
+    for i in range(0, n_lanes, 32):  # LANES
+        for j in range(LANES):
             acc[j] += <double> a[i + j] * b[i + j]
-    for i in range(n8, n):
+    for i in range(n_lanes, n):
         acc[0] += <double> a[i] * b[i]
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+    return _sum_lanes(acc)
 
 
 cdef inline double abs_sum_values(const floating* v, Py_ssize_t n) noexcept nogil:
     """Sum of |v[i]| over [0, n) in double, in sum_values' fixed lane order."""
-    cdef double acc[8]
-    cdef Py_ssize_t i, j, n8 = n - n % 8
-    for j in range(8):
+    cdef double acc[LANES]
+    cdef Py_ssize_t i, j, n_lanes = n - n % LANES
+    for j in range(LANES):
         acc[j] = 0
-    for i in range(0, n8, 8):
-        for j in range(8):
+    for i in range(0, n_lanes, 32):  # LANES
+        for j in range(LANES):
             acc[j] += v[i + j] if v[i + j] >= 0 else -v[i + j]
-    for i in range(n8, n):
+    for i in range(n_lanes, n):
         acc[0] += v[i] if v[i] >= 0 else -v[i]
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+    return _sum_lanes(acc)
 
 
 cdef inline floating max_value(const floating* v, Py_ssize_t n) noexcept nogil:
