@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 
 from fastnn import activations
+from fastnn._bench._timing import ParallelCopy
 
 CASES = ["identity", "binary_step", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu",
          "selu", "softplus", "gelu", "gelu_tanh", "swish", "softmax", "maxout"]
@@ -40,13 +41,16 @@ class Activations:
 
 
 class MemoryCopy:
-    """The floor the activations are measured against: np.copyto of the same bytes."""
-    params = ([10**3, 10**5, 10**7], ["float32", "float64"])
-    param_names = ["n_elements", "dtype"]
+    """The floor the activations are measured against: np.copyto of the same bytes on the
+    same number of threads."""
+    params = ([10**3, 10**5, 10**7], ["float32", "float64"], [1, 2])
+    param_names = ["n_elements", "dtype", "n_threads"]
 
-    def setup(self, n_elements, dtype):
-        self.src = np.ones(n_elements, dtype=dtype)
-        self.dst = np.empty_like(self.src)
+    def setup(self, n_elements, dtype, n_threads):
+        self.copy = ParallelCopy(n_elements, dtype, n_threads)
 
-    def time_copyto(self, n_elements, dtype):
-        np.copyto(self.dst, self.src)
+    def teardown(self, n_elements, dtype, n_threads):
+        self.copy.close()
+
+    def time_copyto(self, n_elements, dtype, n_threads):
+        self.copy()

@@ -4,6 +4,7 @@ classes per sample (integer labels for the sparse / softmax cross-entropies)."""
 import numpy as np
 
 from fastnn import losses
+from fastnn._bench._timing import ParallelCopy
 from fastnn._bench.losses import CASES, make_inputs
 
 NAMES = [name for name, _, _ in CASES]
@@ -32,14 +33,17 @@ class Losses:
 
 
 class LossesMemoryFloor:
-    """The floor the losses are measured against: np.copyto of n elements (reading y_true
-    and y_pred and writing the gradient moves 1.5 times these bytes)."""
-    params = ([10**3, 10**5, 10**7], ["float32", "float64"])
-    param_names = ["n_elements", "dtype"]
+    """The floor the losses are measured against: np.copyto of n elements on the same
+    number of threads (reading y_true and y_pred and writing the gradient moves 1.5 times
+    these bytes)."""
+    params = ([10**3, 10**5, 10**7], ["float32", "float64"], [1, 2])
+    param_names = ["n_elements", "dtype", "n_threads"]
 
-    def setup(self, n_elements, dtype):
-        self.src = np.ones(n_elements, dtype=dtype)
-        self.dst = np.empty_like(self.src)
+    def setup(self, n_elements, dtype, n_threads):
+        self.copy = ParallelCopy(n_elements, dtype, n_threads)
 
-    def time_copyto(self, n_elements, dtype):
-        np.copyto(self.dst, self.src)
+    def teardown(self, n_elements, dtype, n_threads):
+        self.copy.close()
+
+    def time_copyto(self, n_elements, dtype, n_threads):
+        self.copy()

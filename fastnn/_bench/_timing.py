@@ -22,29 +22,45 @@ def best_time(fn, repeat=7, min_seconds=0.05):
     return best
 
 
-def copy_floor(n_read_arrays, n_write_arrays, n, dtype, n_threads=1):
-    """Seconds to stream the same bytes with numpy on n_threads threads: np.copyto of n
-    elements reads one array and writes one; a kernel reading r arrays and writing w arrays
-    moves r + w arrays, so its floor is the copy time scaled by (r + w) / 2.
+class ParallelCopy:
+    """np.copyto(dst, src) of n elements on n_threads threads: each thread copies its own
+    contiguous slice (np.copyto releases the GIL), as a parallel kernel streams its share.
+    One core does not reach the memory bandwidth of several (measured on a 2-core machine:
+    2 threads copy about twice as fast as one), so a kernel on n threads is held to the copy
+    on n threads. Call close() (or use it as a context manager) to stop the threads."""
 
-    With n_threads > 1 each thread copies its own contiguous slice (np.copyto releases the
-    GIL), as a parallel kernel streams its share: one core does not reach the memory
-    bandwidth of several (measured on a 2-core machine: 2 threads copy about twice as fast
-    as one), so a kernel on n threads is held to the copy on n threads."""
-    src = np.ones(n, dtype=dtype)
-    dst = np.empty(n, dtype=dtype)
-    if n_threads <= 1:
-        t = best_time(lambda: np.copyto(dst, src))
-    else:
-        bounds = np.linspace(0, n, n_threads + 1).astype(int)
-        slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-        with ThreadPoolExecutor(n_threads - 1) as pool:
-            def parallel_copy():
-                futures = [pool.submit(np.copyto, dst[s], src[s]) for s in slices[1:]]
-                np.copyto(dst[slices[0]], src[slices[0]])
-                for f in futures:
-                    f.result()
-            t = best_time(parallel_copy)
+    def __init__(self, n, dtype, n_threads=1):
+        self.src = np.ones(n, dtype=dtype)
+        self.dst = np.empty(n, dtype=dtype)
+        bounds = np.linspace(0, n, max(n_threads, 1) + 1).astype(int)
+        self.slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.pool = ThreadPoolExecutor(n_threads - 1) if n_threads > 1 else None
+
+    def __call__(self):
+        futures = [self.pool.submit(np.copyto, self.dst[s], self.src[s])
+                   for s in self.slices[1:]]
+        np.copyto(self.dst[self.slices[0]], self.src[self.slices[0]])
+        for f in futures:
+            f.result()
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def copy_floor(n_read_arrays, n_write_arrays, n, dtype, n_threads=1):
+    """Seconds to stream the same bytes with numpy on n_threads threads (ParallelCopy):
+    np.copyto of n elements reads one array and writes one; a kernel reading r arrays and
+    writing w arrays moves r + w arrays, so its floor is the copy time scaled by
+    (r + w) / 2."""
+    with ParallelCopy(n, dtype, n_threads) as copy:
+        t = best_time(copy)
     return t * (n_read_arrays + n_write_arrays) / 2
 
 
