@@ -55,12 +55,15 @@ class ParallelCopy:
 
 
 def copy_floor(n_read_arrays, n_write_arrays, n, dtype, n_threads=1):
-    """Seconds to stream the same bytes with numpy on n_threads threads (ParallelCopy):
-    np.copyto of n elements reads one array and writes one; a kernel reading r arrays and
-    writing w arrays moves r + w arrays, so its floor is the copy time scaled by
-    (r + w) / 2."""
-    with ParallelCopy(n, dtype, n_threads) as copy:
-        t = best_time(copy)
+    """Seconds to stream the same bytes with numpy on up to n_threads threads: the faster of
+    one np.copyto and ParallelCopy on n_threads (for small arrays, handing slices to threads
+    costs more than the copy). np.copyto of n elements reads one array and writes one; a
+    kernel reading r arrays and writing w arrays moves r + w arrays, so its floor is the
+    copy time scaled by (r + w) / 2."""
+    t = float("inf")
+    for threads in sorted({1, max(n_threads, 1)}):
+        with ParallelCopy(n, dtype, threads) as copy:
+            t = min(t, best_time(copy))
     return t * (n_read_arrays + n_write_arrays) / 2
 
 
