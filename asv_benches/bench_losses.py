@@ -1,10 +1,11 @@
 """asv: every loss's value, gradient and value_and_gradient at 1e3, 1e5 and 1e7 elements,
 float32 and float64, 1 and 2 threads. Arrays are (n_elements / 10, 10): ten outputs or
-classes per sample (integer labels for the sparse / softmax cross-entropies)."""
+classes per sample (integer labels for the sparse / softmax cross-entropies). Their floor is
+bench_activations.MemoryCopy: reading y_true and y_pred and writing the gradient moves 1.5
+times the bytes of one copy."""
 import numpy as np
 
 from fastnn import losses
-from fastnn._bench._timing import ParallelCopy
 from fastnn._bench.losses import CASES, make_inputs
 
 NAMES = [name for name, _, _ in CASES]
@@ -30,20 +31,3 @@ class Losses:
 
     def time_value_and_gradient(self, name, n_elements, dtype, n_threads):
         self.loss.value_and_gradient(self.y_true, self.y_pred, out=self.grad)
-
-
-class LossesMemoryFloor:
-    """The floor the losses are measured against: np.copyto of n elements on the same
-    number of threads (reading y_true and y_pred and writing the gradient moves 1.5 times
-    these bytes)."""
-    params = ([10**3, 10**5, 10**7], ["float32", "float64"], [1, 2])
-    param_names = ["n_elements", "dtype", "n_threads"]
-
-    def setup(self, n_elements, dtype, n_threads):
-        self.copy = ParallelCopy(n_elements, dtype, n_threads)
-
-    def teardown(self, n_elements, dtype, n_threads):
-        self.copy.close()
-
-    def time_copyto(self, n_elements, dtype, n_threads):
-        self.copy()
