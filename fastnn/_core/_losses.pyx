@@ -932,12 +932,16 @@ cdef double _sparse_group(const int64_t* labels, const floating* yp, floating* g
     cdef int64_t lab
     cdef bint ok
     cdef int n_bad = 0
-    # The label's probability of each row (a gather; invalid labels read column 0).
+    # The label's probability of each row (a gather; invalid labels read column 0). Meanwhile
+    # the next group's rows are asked for, a row at a time (the gather is a scalar loop).
     for r in range(nr):
         lab = labels[r0 + r]
         ok = (lab >= 0) & (lab < K)
         picked[r] = p[r * K + (lab if ok else 0)]
         terms[r] = 0.0 if ok else NAN
+        _prefetch(p, (n_elements + r * K) * <Py_ssize_t> sizeof(floating), 0)
+        if gr != NULL:
+            _prefetch(gr, (n_elements + r * K) * <Py_ssize_t> sizeof(floating), 1)
     # Loss and gradient value of each row, vectorised over the rows.
     for r in range(nr):
         v = picked[r] if picked[r] > eps else eps
