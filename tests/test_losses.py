@@ -599,8 +599,8 @@ def test_softmax_many_classes(n_classes):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_classes", [1, 2, 3, 7, 8, 10, 15, 16, 17])
-# 31 tiles and 9 rows, or and 21 rows: the last tile ends in its first or its second half
-# (AVX-512 builds move a tile 16 float32 or 8 float64 rows at a time)
+# 31 tiles and 9 rows, or 31 tiles and 21 rows: the last tile ends in its first or in its
+# second half (AVX-512 builds move a tile 16 float32 or 8 float64 rows at a time)
 @pytest.mark.parametrize("n_samples", [1001, 1013])
 def test_softmax_many_rows_few_classes(n_classes, dtype, n_samples, variant):
     """Short rows go through the kernel in tiles of 32 rows (rows of fewer than 64 bytes),

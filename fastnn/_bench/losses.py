@@ -4,11 +4,10 @@ fastnn's value_and_gradient reads y_true and y_pred once and writes the gradient
 and gradient come from one fused pass), into a preallocated ``out`` as a training loop does.
 Its floor is the time numpy takes to stream the same bytes on the same number of threads
 (copy_floor: reading y_true and y_pred, writing the gradient; integer labels count for their
-own bytes). PyTorch is timed on
-the loss forward plus its backward through autograd (torch.autograd.grad on a leaf tensor
-created once), with torch.set_num_threads set to the same thread count; losses torch does
-not have as one function (pseudo_huber, log_cosh, categorical_crossentropy, hinge, focal)
-are written from torch ops as a user would.
+own bytes). PyTorch is timed on the loss forward plus its backward through autograd
+(torch.autograd.grad on a leaf tensor created once), with torch.set_num_threads set to the
+same thread count; losses torch does not have as one function (pseudo_huber, log_cosh,
+categorical_crossentropy, hinge, focal) are written from torch ops as a user would.
 
 All arrays are (n / 10, 10): ten outputs or classes per sample.
 """

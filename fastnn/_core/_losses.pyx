@@ -54,17 +54,30 @@ cdef enum:
     PIECE = 1024
     # Rows per call of a row-wise loop (same reason).
     GROUP = 1024
-    # Softmax cross-entropy with few classes works on tiles of TILE rows, transposed so that
-    # one vector lane holds one row (see _softmax_tile). 32 float32 rows are two AVX-512
-    # vectors; a literal trip count above 16 is also one gcc does not unroll completely
-    # before vectorising (which would leave scalar calls of exp).
-    TILE = 32
     # Rows shorter than this many bytes (one cache line, one AVX-512 vector: 15 float32 or
     # 7 float64 classes) go in tiles; longer rows fill whole vectors and are cheaper row by
     # row (_softmax_group). Measured: the tiles are 1.5-3x faster for 2-12 float32 classes,
     # about even at 14, slower from 16 on.
     TILE_ROW_BYTES = 64
     TILE_CLASSES = 15  # the most classes a tile takes (buffer size)
+
+cdef extern from "_tiles.h" nogil:
+    # Softmax cross-entropy with few classes works on tiles of TILE (32) rows, transposed so
+    # that one vector lane holds one row (see _softmax_tile). 32 float32 rows are two AVX-512
+    # vectors; a literal trip count above 16 is also one gcc does not unroll completely
+    # before vectorising (which would leave scalar calls of exp). The tile's transpositions
+    # in vector registers, on AVX-512 builds: see _tiles.h.
+    enum: TILE "FASTNN_TILE"
+    bint TILES_IN_REGISTERS "FASTNN_TILES_IN_REGISTERS"
+    void _tile_in_f32 "fastnn_tile_in_f32"(const float* src, float* tile, Py_ssize_t n,
+                                           Py_ssize_t K)
+    void _tile_out_f32 "fastnn_tile_out_f32"(const float* tile, float* dst, Py_ssize_t n,
+                                             Py_ssize_t K)
+    void _tile_in_f64 "fastnn_tile_in_f64"(const double* src, double* tile, Py_ssize_t n,
+                                           Py_ssize_t K)
+    void _tile_out_f64 "fastnn_tile_out_f64"(const double* tile, double* dst, Py_ssize_t n,
+                                             Py_ssize_t K)
+
 
 cdef double LOG2 = 0.69314718055994530941723212145818
 # BCELoss: log terms are clamped at -100 (torch), and the gradient's denominator
@@ -522,19 +535,6 @@ cdef extern from *:
     void _prefetch "FASTNN_PREFETCH"(const void* p, Py_ssize_t offset, int rw) noexcept nogil
 
 
-cdef extern from "_tiles.h" nogil:
-    # The tile's transpositions in vector registers (AVX-512 builds; see _tiles.h).
-    bint TILES_IN_REGISTERS "FASTNN_TILES_IN_REGISTERS"
-    void _tile_in_f32 "fastnn_tile_in_f32"(const float* src, Py_ssize_t stride, float* tile,
-                                           Py_ssize_t n, Py_ssize_t K)
-    void _tile_out_f32 "fastnn_tile_out_f32"(const float* tile, float* dst, Py_ssize_t stride,
-                                             Py_ssize_t n, Py_ssize_t K)
-    void _tile_in_f64 "fastnn_tile_in_f64"(const double* src, Py_ssize_t stride, double* tile,
-                                           Py_ssize_t n, Py_ssize_t K)
-    void _tile_out_f64 "fastnn_tile_out_f64"(const double* tile, double* dst, Py_ssize_t stride,
-                                             Py_ssize_t n, Py_ssize_t K)
-
-
 cdef inline void _prefetch_part(const floating* x, floating* g, const floating* yt,
                                 Py_ssize_t K, Py_ssize_t j) noexcept nogil:
     """Ask for part j of K of the next tile's memory (the TILE * K elements after x, g and
@@ -554,9 +554,9 @@ cdef inline void _prefetch_part(const floating* x, floating* g, const floating* 
         offset += 64  # one cache line
 
 
-cdef inline void _gather_columns(const floating* src, Py_ssize_t stride, floating* dst,
-                                 Py_ssize_t n, Py_ssize_t K) noexcept nogil:
-    """dst[j * TILE + r] = src[r * stride + j] for r < n, j < K (_tile_in without vector
+cdef inline void _gather_columns(const floating* src, floating* dst, Py_ssize_t n,
+                                 Py_ssize_t K) noexcept nogil:
+    """dst[j * TILE + r] = src[r * K + j] for r < n, j < K (_tile_in without vector
     registers). Two neighbouring columns and four rows per iteration:
     gcc reads and writes each pair of neighbours as one 8-byte access, and the loop
     overhead does not cost as much as the loads and stores (a plain loop is about twice
@@ -573,14 +573,14 @@ cdef inline void _gather_columns(const floating* src, Py_ssize_t stride, floatin
         r = 0
         if j + 1 < K:
             while r + 4 <= n:
-                a0 = s[r * stride]
-                b0 = s[r * stride + 1]
-                a1 = s[(r + 1) * stride]
-                b1 = s[(r + 1) * stride + 1]
-                a2 = s[(r + 2) * stride]
-                b2 = s[(r + 2) * stride + 1]
-                a3 = s[(r + 3) * stride]
-                b3 = s[(r + 3) * stride + 1]
+                a0 = s[r * K]
+                b0 = s[r * K + 1]
+                a1 = s[(r + 1) * K]
+                b1 = s[(r + 1) * K + 1]
+                a2 = s[(r + 2) * K]
+                b2 = s[(r + 2) * K + 1]
+                a3 = s[(r + 3) * K]
+                b3 = s[(r + 3) * K + 1]
                 d0[r] = a0
                 d0[r + 1] = a1
                 d0[r + 2] = a2
@@ -591,20 +591,20 @@ cdef inline void _gather_columns(const floating* src, Py_ssize_t stride, floatin
                 d1[r + 3] = b3
                 r += 4
             while r < n:
-                d0[r] = s[r * stride]
-                d1[r] = s[r * stride + 1]
+                d0[r] = s[r * K]
+                d1[r] = s[r * K + 1]
                 r += 1
             j += 2
         else:  # the last column of an odd K
             while r < n:
-                d0[r] = s[r * stride]
+                d0[r] = s[r * K]
                 r += 1
             j += 1
 
 
-cdef inline void _scatter_columns(const floating* src, floating* dst, Py_ssize_t stride,
-                                  Py_ssize_t n, Py_ssize_t K) noexcept nogil:
-    """dst[r * stride + j] = src[j * TILE + r] for r < n, j < K: the inverse of
+cdef inline void _scatter_columns(const floating* src, floating* dst, Py_ssize_t n,
+                                  Py_ssize_t K) noexcept nogil:
+    """dst[r * K + j] = src[j * TILE + r] for r < n, j < K: the inverse of
     _gather_columns, the same way."""
     cdef Py_ssize_t r, j = 0
     cdef const floating* s0
@@ -626,54 +626,54 @@ cdef inline void _scatter_columns(const floating* src, floating* dst, Py_ssize_t
                 b1 = s1[r + 1]
                 b2 = s1[r + 2]
                 b3 = s1[r + 3]
-                d[r * stride] = a0
-                d[r * stride + 1] = b0
-                d[(r + 1) * stride] = a1
-                d[(r + 1) * stride + 1] = b1
-                d[(r + 2) * stride] = a2
-                d[(r + 2) * stride + 1] = b2
-                d[(r + 3) * stride] = a3
-                d[(r + 3) * stride + 1] = b3
+                d[r * K] = a0
+                d[r * K + 1] = b0
+                d[(r + 1) * K] = a1
+                d[(r + 1) * K + 1] = b1
+                d[(r + 2) * K] = a2
+                d[(r + 2) * K + 1] = b2
+                d[(r + 3) * K] = a3
+                d[(r + 3) * K + 1] = b3
                 r += 4
             while r < n:
-                d[r * stride] = s0[r]
-                d[r * stride + 1] = s1[r]
+                d[r * K] = s0[r]
+                d[r * K + 1] = s1[r]
                 r += 1
             j += 2
         else:
             while r < n:
-                d[r * stride] = s0[r]
+                d[r * K] = s0[r]
                 r += 1
             j += 1
 
 
-cdef inline void _tile_in(const floating* src, Py_ssize_t stride, floating* dst, Py_ssize_t n,
+cdef inline void _tile_in(const floating* src, floating* dst, Py_ssize_t n,
                           Py_ssize_t K) noexcept nogil:
-    """dst[j * TILE + r] = src[r * stride + j] for r < n, j < K, and 0 for n <= r < TILE: n
-    rows of K values (stride apart) transposed into a tile, padded with zero rows."""
+    """dst[j * TILE + r] = src[r * K + j] for r < n, j < K, and 0 for n <= r < TILE: n rows
+    of K values transposed into a tile, padded with zero rows."""
     cdef Py_ssize_t j
     if TILES_IN_REGISTERS:
         if floating is float:
-            _tile_in_f32(src, stride, dst, n, K)
+            _tile_in_f32(src, dst, n, K)
         else:
-            _tile_in_f64(src, stride, dst, n, K)
+            _tile_in_f64(src, dst, n, K)
     else:
         if n < TILE:
             for j in range(TILE * K):
                 dst[j] = 0
-        _gather_columns(src, stride, dst, n, K)
+        _gather_columns(src, dst, n, K)
 
 
-cdef inline void _tile_out(const floating* src, floating* dst, Py_ssize_t stride, Py_ssize_t n,
+cdef inline void _tile_out(const floating* src, floating* dst, Py_ssize_t n,
                            Py_ssize_t K) noexcept nogil:
-    """dst[r * stride + j] = src[j * TILE + r] for r < n, j < K: the inverse of _tile_in."""
+    """dst[r * K + j] = src[j * TILE + r] for r < n, j < K: the inverse of _tile_in."""
     if TILES_IN_REGISTERS:
         if floating is float:
-            _tile_out_f32(src, dst, stride, n, K)
+            _tile_out_f32(src, dst, n, K)
         else:
-            _tile_out_f64(src, dst, stride, n, K)
+            _tile_out_f64(src, dst, n, K)
     else:
-        _scatter_columns(src, dst, stride, n, K)
+        _scatter_columns(src, dst, n, K)
 
 
 cdef int _softmax_tile(const int64_t* labels, const floating* yt, const floating* x,
@@ -723,7 +723,7 @@ cdef int _softmax_tile(const int64_t* labels, const floating* yt, const floating
 
     # 1. The tile transposed into z (and the dense targets into c); the sample weights and
     # labels into per-tile arrays. Padding rows get 0 everywhere.
-    _tile_in(x, K, z, nr, K)
+    _tile_in(x, z, nr, K)
     for r in range(TILE):
         wt[r] = 0
         col[r] = 0
@@ -740,7 +740,7 @@ cdef int _softmax_tile(const int64_t* labels, const floating* yt, const floating
             bad[r] = zero if ok else <floating> NAN
             col[r] = col[r] if ok else zero
     else:
-        _tile_in(yt, K, c, nr, K)
+        _tile_in(yt, c, nr, K)
         for r in range(TILE):
             col[r] = -1  # no column is the label's
 
@@ -831,7 +831,7 @@ cdef int _softmax_tile(const int64_t* labels, const floating* yt, const floating
 
     # 5. The gradient back in row order.
     if g != NULL:
-        _tile_out(z, g, K, nr, K)
+        _tile_out(z, g, nr, K)
     return n_bad
 
 

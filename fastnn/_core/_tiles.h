@@ -1,16 +1,16 @@
 /* Transposition of softmax cross-entropy's tiles in vector registers (AVX-512 builds).
  *
- * _softmax_tile in _losses.pyx works on a tile of FASTNN_TILE = 32 rows of K short rows
- * (K <= 15 float32 or 7 float64 classes) transposed into columns: tile[j * 32 + r] holds
- * class j of row r. Moving the data in and out one element at a time costs about as much
+ * _softmax_tile in _losses.pyx works on a tile of FASTNN_TILE = 32 short rows of K classes
+ * (K <= 15 float32 or 7 float64), C-contiguous, transposed into columns: tile[j * 32 + r]
+ * holds class j of row r. Moving the data in and out one element at a time costs about as much
  * as the loss itself; here each row is one masked vector load (or store) and the
  * transposition is a butterfly of shuffles inside the registers: 16 x 16 floats in
  * 64 shuffles, 8 x 8 doubles in 24.
  *
- * fastnn_tile_in_*(src, stride, tile, n, K):  tile[j * 32 + r] = src[r * stride + j] for
- *     r < n, j < K, and 0 for n <= r < 32 (padding rows).
- * fastnn_tile_out_*(tile, dst, stride, n, K): dst[r * stride + j] = tile[j * 32 + r] for
- *     r < n, j < K; nothing else of dst is touched (masked stores).
+ * fastnn_tile_in_*(src, tile, n, K):  tile[j * 32 + r] = src[r * K + j] for r < n, j < K,
+ *     and 0 for n <= r < 32 (padding rows).
+ * fastnn_tile_out_*(tile, dst, n, K): dst[r * K + j] = tile[j * 32 + r] for r < n, j < K;
+ *     nothing else of dst is touched (masked stores).
  *
  * FASTNN_TILES_IN_REGISTERS is 1 where these are available (AVX-512F builds), 0 elsewhere,
  * where _losses.pyx moves the elements with plain loops instead.
@@ -19,10 +19,12 @@
 #define FASTNN_TILES_H
 #include <stddef.h>
 
+/* Rows per tile (_losses.pyx declares TILE from here). */
+#define FASTNN_TILE 32
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #define FASTNN_TILES_IN_REGISTERS 1
-#define FASTNN_TILE 32
 
 /* r[i] lane j <-> r[j] lane i for 16 vectors of 16 floats: pairs of rows interleaved
    (unpack ps), then pairs of pairs (unpack pd), then the 128-bit lanes exchanged twice. */
@@ -81,14 +83,14 @@ static inline void fastnn_transpose8_pd(__m512d r[8]) {
         r[i] = t[i];
 }
 
-static inline void fastnn_tile_in_f32(const float* src, ptrdiff_t stride, float* tile,
-                                      ptrdiff_t n, ptrdiff_t K) {
+static inline void fastnn_tile_in_f32(const float* src, float* tile, ptrdiff_t n,
+                                      ptrdiff_t K) {
     const __mmask16 k_mask = (__mmask16) ((1u << K) - 1);
     __m512 v[16];
     ptrdiff_t h, i, j;
     for (h = 0; h < FASTNN_TILE; h += 16) {
         for (i = 0; i < 16; i++)
-            v[i] = h + i < n ? _mm512_maskz_loadu_ps(k_mask, src + (h + i) * stride)
+            v[i] = h + i < n ? _mm512_maskz_loadu_ps(k_mask, src + (h + i) * K)
                              : _mm512_setzero_ps();
         fastnn_transpose16_ps(v);
         for (j = 0; j < K; j++)
@@ -96,8 +98,8 @@ static inline void fastnn_tile_in_f32(const float* src, ptrdiff_t stride, float*
     }
 }
 
-static inline void fastnn_tile_out_f32(const float* tile, float* dst, ptrdiff_t stride,
-                                       ptrdiff_t n, ptrdiff_t K) {
+static inline void fastnn_tile_out_f32(const float* tile, float* dst, ptrdiff_t n,
+                                       ptrdiff_t K) {
     /* (K <= 15 always; saying so tells gcc that the tile is not read past its end) */
     const ptrdiff_t n_columns = K < 15 ? K : 15;
     const __mmask16 k_mask = (__mmask16) ((1u << K) - 1);
@@ -109,18 +111,18 @@ static inline void fastnn_tile_out_f32(const float* tile, float* dst, ptrdiff_t 
                                  : _mm512_setzero_ps();
         fastnn_transpose16_ps(v);
         for (i = 0; i < 16 && h + i < n; i++)
-            _mm512_mask_storeu_ps(dst + (h + i) * stride, k_mask, v[i]);
+            _mm512_mask_storeu_ps(dst + (h + i) * K, k_mask, v[i]);
     }
 }
 
-static inline void fastnn_tile_in_f64(const double* src, ptrdiff_t stride, double* tile,
-                                      ptrdiff_t n, ptrdiff_t K) {
+static inline void fastnn_tile_in_f64(const double* src, double* tile, ptrdiff_t n,
+                                      ptrdiff_t K) {
     const __mmask8 k_mask = (__mmask8) ((1u << K) - 1);
     __m512d v[8];
     ptrdiff_t h, i, j;
     for (h = 0; h < FASTNN_TILE; h += 8) {
         for (i = 0; i < 8; i++)
-            v[i] = h + i < n ? _mm512_maskz_loadu_pd(k_mask, src + (h + i) * stride)
+            v[i] = h + i < n ? _mm512_maskz_loadu_pd(k_mask, src + (h + i) * K)
                              : _mm512_setzero_pd();
         fastnn_transpose8_pd(v);
         for (j = 0; j < K; j++)
@@ -128,8 +130,8 @@ static inline void fastnn_tile_in_f64(const double* src, ptrdiff_t stride, doubl
     }
 }
 
-static inline void fastnn_tile_out_f64(const double* tile, double* dst, ptrdiff_t stride,
-                                       ptrdiff_t n, ptrdiff_t K) {
+static inline void fastnn_tile_out_f64(const double* tile, double* dst, ptrdiff_t n,
+                                       ptrdiff_t K) {
     const __mmask8 k_mask = (__mmask8) ((1u << K) - 1);
     __m512d v[8];
     ptrdiff_t h, i, j;
@@ -138,21 +140,21 @@ static inline void fastnn_tile_out_f64(const double* tile, double* dst, ptrdiff_
             v[j] = j < K ? _mm512_loadu_pd(tile + j * FASTNN_TILE + h) : _mm512_setzero_pd();
         fastnn_transpose8_pd(v);
         for (i = 0; i < 8 && h + i < n; i++)
-            _mm512_mask_storeu_pd(dst + (h + i) * stride, k_mask, v[i]);
+            _mm512_mask_storeu_pd(dst + (h + i) * K, k_mask, v[i]);
     }
 }
 
 #else
 #define FASTNN_TILES_IN_REGISTERS 0
 /* Never called (the loops of _losses.pyx run instead); defined so that the code compiles. */
-static inline void fastnn_tile_in_f32(const float* src, ptrdiff_t stride, float* tile,
-                                      ptrdiff_t n, ptrdiff_t K) {}
-static inline void fastnn_tile_out_f32(const float* tile, float* dst, ptrdiff_t stride,
-                                       ptrdiff_t n, ptrdiff_t K) {}
-static inline void fastnn_tile_in_f64(const double* src, ptrdiff_t stride, double* tile,
-                                      ptrdiff_t n, ptrdiff_t K) {}
-static inline void fastnn_tile_out_f64(const double* tile, double* dst, ptrdiff_t stride,
-                                       ptrdiff_t n, ptrdiff_t K) {}
+static inline void fastnn_tile_in_f32(const float* src, float* tile, ptrdiff_t n,
+                                      ptrdiff_t K) {}
+static inline void fastnn_tile_out_f32(const float* tile, float* dst, ptrdiff_t n,
+                                       ptrdiff_t K) {}
+static inline void fastnn_tile_in_f64(const double* src, double* tile, ptrdiff_t n,
+                                      ptrdiff_t K) {}
+static inline void fastnn_tile_out_f64(const double* tile, double* dst, ptrdiff_t n,
+                                       ptrdiff_t K) {}
 #endif
 
 #endif
