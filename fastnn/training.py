@@ -64,7 +64,8 @@ class InterruptFlag:
     Inside the block, SIGINT sets ``interrupted`` instead of raising KeyboardInterrupt in the
     middle of a step; a second Ctrl-C raises as usual. Outside the main thread (where signal
     handlers cannot be installed) Python's default behaviour stays, and the estimator catches
-    KeyboardInterrupt itself.
+    KeyboardInterrupt itself. Where SIGINT is ignored (a job a shell started in the
+    background, which Ctrl-C at the terminal must not stop), it stays ignored.
     """
 
     def __init__(self):
@@ -77,7 +78,8 @@ class InterruptFlag:
         self.interrupted = True
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
             try:
                 self._previous = signal.signal(signal.SIGINT, self._handler)
             except ValueError:  # e.g. an embedded interpreter without signal support

@@ -379,14 +379,19 @@ def test_ctrl_c_stops_at_an_epoch_boundary_and_keeps_the_weights():
     X, rng = _standardized(20000, 5, 16)
     y = X @ rng.standard_normal(5)
     reg = DeltaRuleRegressor(learning_rate=1e-3, max_iter=100000, tol=None)
+    # Python's own handler, whatever the test process started with (a process started in
+    # the background by a shell ignores SIGINT, and fit leaves an ignored SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
         with pytest.warns(UserWarning, match="interrupted"):
             reg.fit(X, y)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert 1 <= reg.n_iter_ < 100000
     assert len(reg.loss_curve_) == reg.n_iter_
     assert reg.score(X, y) > 0.99  # a few epochs of LMS on noiseless data
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+

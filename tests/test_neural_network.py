@@ -36,6 +36,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastnn import MLPClassifier, MLPRegressor, schedules
 from fastnn.datasets import load_digits
+from fastnn.training import InterruptFlag
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -1490,6 +1491,30 @@ def test_ctrl_c_in_a_callback_keeps_the_model(solver, sigint_guard):
     assert sigint_guard == []                              # fit caught the signal
     if solver == "adam":
         assert len(reg.loss_curve_) == 3
+
+
+def test_an_ignored_sigint_stays_ignored():
+    """A process that ignores SIGINT (a job a shell started in the background) keeps
+    ignoring it while fitting: the signal neither stops training nor raises."""
+    def interrupt_at_two(history):
+        if len(history["loss"]) == 2:
+            _sigint()
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with InterruptFlag() as flag:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            _sigint()
+        assert not flag.interrupted
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # no "interrupted" warning
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            reg = _small(MLPRegressor, max_iter=4, tol=0.0,
+                         callbacks=interrupt_at_two).fit(X, Y_REG)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert reg.n_iter_ == 4
 
 
 def test_ctrl_c_in_the_middle_of_an_epoch(sigint_guard):
