@@ -55,7 +55,7 @@ SIMD_MATH_PROBE = r"""
 float x[64], y[64];
 int main(void) {
     for (int i = 0; i < 64; i++) x[i] = (float)i / 8.0f;
-    for (int i = 0; i < 64; i++) y[i] = expf(x[i]) + tanhf(x[i]) + erfcf(x[i]) + log1pf(x[i]);
+    for (int i = 0; i < 64; i++) y[i] = expf(x[i]) + tanhf(x[i]) + erfcf(x[i]) + logf(x[i] + 1.0f);
     printf("%f\n", y[7]);
     return 0;
 }

@@ -169,6 +169,11 @@ def gen_binary_probabilities(rng, shape, p):
     return _binary_targets(rng, shape), rng.uniform(0.05, 0.95, shape)
 
 
+def gen_hard_binary_probabilities(rng, shape, p):
+    """Hard {0, 1} targets only: binary_crossentropy's one-log path."""
+    return rng.integers(0, 2, shape).astype(np.float64), rng.uniform(0.05, 0.95, shape)
+
+
 def gen_binary_logits(rng, shape, p):
     return _binary_targets(rng, shape), rng.uniform(-4, 4, shape)
 
@@ -255,6 +260,7 @@ CASES = [
     Case("log_cosh", "log_cosh", ref_log_cosh, gen_regression),
     Case("poisson", "poisson", ref_poisson, gen_counts, exp_scale=True),
     Case("bce", "binary_crossentropy", ref_bce, gen_binary_probabilities),
+    Case("bce_hard", "binary_crossentropy", ref_bce, gen_hard_binary_probabilities),
     Case("sigmoid_ce", "sigmoid_crossentropy", ref_sigmoid_ce, gen_binary_logits),
     Case("sigmoid_ce_pw", "sigmoid_crossentropy", ref_sigmoid_ce, gen_binary_logits,
          {"pos_weight": 2.5}),
@@ -719,9 +725,9 @@ def test_probabilities_are_clipped_at_eps():
 
 
 def test_small_terms_keep_their_relative_precision():
-    """log1p(exp(-|x|)) and log(1 - p) are computed from a plain log with the rounding error
-    of 1 + e (1 - p) corrected: the tiny losses of confident, right predictions keep full
-    relative precision, where a bare log(1 + e) would lose most of it."""
+    """log1p(exp(-|x|)) is a polynomial e Q(2e - 1) and log(1 - p) is a plain log with the
+    rounding error of 1 - p corrected: the tiny losses of confident, right predictions keep
+    full relative precision, where a bare log(1 + e) or log(1 - p) would lose most of it."""
     x = np.linspace(10, 35, 11)  # e = exp(-x) from 4.5e-5 down to 6.3e-16
     for name in ["sigmoid_crossentropy", "focal"]:
         params = {"alpha": None, "gamma": 0.0} if name == "focal" else {}
@@ -765,6 +771,9 @@ def extreme_inputs(case, dtype):
     if case.gen is gen_binary_probabilities:
         return (np.array([1, 0, 1, 0, 0.5, 1, 0, 0.3]).astype(dtype),
                 np.array([0, 1, 1, 0, 0, 0.5, 1, 1]).astype(dtype))
+    if case.gen is gen_hard_binary_probabilities:
+        return (np.array([1, 0, 1, 0, 0, 1, 0, 1]).astype(dtype),
+                np.array([0, 1, 1, 0, 1e-30, 0.5, 1, 1 - 1e-7]).astype(dtype))
     probs = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1], [0.5, 0.5, 0]] * 2)
     targets = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]] * 2)
     big = np.array([[1e4, -1e4, 0], [-1e4, 1e4, 1e4], [0, 0, -1e4], [-1e4, -1e4, -1e4]] * 2)
@@ -872,11 +881,11 @@ BAD_VALUES = [
     ([c.id for c in CASES if not c.labels], "y_true", np.nan, "y_true contains NaN"),
     ([c.id for c in CASES if not c.labels], "y_true", np.inf, "y_true contains inf"),
     ([c.id for c in CASES if not c.labels], "y_true", -np.inf, "y_true contains inf"),
-    (["bce", "categorical", "kl", "sparse"], "y_pred", -0.1,
+    (["bce", "bce_hard", "categorical", "kl", "sparse"], "y_pred", -0.1,
      r"y_pred must hold probabilities in \[0, 1\], got -0.1"),
-    (["bce", "categorical", "kl", "sparse"], "y_pred", 1.5,
+    (["bce", "bce_hard", "categorical", "kl", "sparse"], "y_pred", 1.5,
      r"y_pred must hold probabilities in \[0, 1\], got 1.5"),
-    (["bce", "sigmoid_ce", "sigmoid_ce_pw", "focal", "categorical"], "y_true", -0.5,
+    (["bce", "bce_hard", "sigmoid_ce", "sigmoid_ce_pw", "focal", "categorical"], "y_true", -0.5,
      r"y_true must hold targets in \[0, 1\], got -0.5"),
     (["bce", "sigmoid_ce", "focal_no_alpha", "categorical", "kl", "softmax_dense"], "y_true",
      2.0, r"y_true must hold .*in \[0, 1\], got 2.0"),

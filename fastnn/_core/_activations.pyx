@@ -23,7 +23,7 @@ from cython.parallel cimport prange, threadid
 
 from libc.math cimport NAN
 
-from fastnn._core._math cimport _clamp, _erfc, _exp, _expm1, _fabs, _log1p, _tanh
+from fastnn._core._math cimport _clamp, _erfc, _exp, _expm1, _fabs, _log1p_unit, _tanh
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
 from fastnn._core._pointers cimport _in1, _in2, _out1, _out2
 from fastnn._core._reductions cimport dot_values, max_value, sum_partials, sum_values
@@ -54,7 +54,7 @@ cdef inline floating _binary_step_grad(floating x, floating g) noexcept nogil:
 
 
 cdef inline floating _sigmoid(floating x) noexcept nogil:
-    # Stable without a branch: for x << 0, exp(-x) overflows to +inf and 1 / (<floating> 1 + inf) is
+    # Stable without a branch: for x << 0, exp(-x) overflows to +inf and 1 / (1 + inf) is
     # exactly 0; for x >> 0, exp(-x) underflows to 0 and the result is 1. Never inf/inf.
     return <floating> 1 / (<floating> 1 + _exp(-x))
 
@@ -99,11 +99,12 @@ cdef inline floating _elu_grad(floating x, floating g, floating alpha) noexcept 
 
 
 cdef inline floating _softplus(floating x, floating beta, floating threshold) noexcept nogil:
-    # torch: x when beta * x > threshold, else log(<floating> 1 + exp(beta * x)) / beta, computed as
-    # max(z, 0) + log1p(exp(-|z|)) so that exp never overflows whatever the threshold.
+    # torch: x when beta * x > threshold, else log(1 + exp(beta * x)) / beta, computed as
+    # max(z, 0) + log1p(exp(-|z|)) so that exp never overflows whatever the threshold
+    # (exp(-|z|) is in [0, 1], where log1p is a polynomial: _log1p_unit).
     cdef floating z = beta * x
     cdef floating zpos = z if z > 0 else <floating> 0
-    return x if z > threshold else (zpos + _log1p(_exp(-_fabs(z)))) / beta
+    return x if z > threshold else (zpos + _log1p_unit(_exp(-_fabs(z)))) / beta
 
 
 cdef inline floating _softplus_grad(floating x, floating g, floating beta,
@@ -127,7 +128,7 @@ cdef inline floating _gelu_grad(floating x, floating g) noexcept nogil:
 
 
 cdef inline floating _gelu_tanh(floating x) noexcept nogil:
-    # 0.5 x (<floating> 1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). tanh is exactly +-1 for |x| >= 10 in
+    # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). tanh is exactly +-1 for |x| >= 10 in
     # both precisions, so the cubic is evaluated on x clamped to [-10, 10]: same value,
     # and x^3 never overflows.
     cdef floating xc = _clamp(x, <floating> 10)
@@ -153,16 +154,16 @@ cdef inline floating _swish(floating x, floating beta) noexcept nogil:
 
 
 cdef inline floating _swish_grad(floating x, floating g, floating beta) noexcept nogil:
-    # d/dx = s (<floating> 1 + z (<floating> 1 - s)) with z = beta x, s = sigmoid(z). z is clamped to +-1e4:
+    # d/dx = s (1 + z (1 - s)) with z = beta x, s = sigmoid(z). z is clamped to +-1e4:
     # s is exactly 0 or 1 beyond |z| = 746 in both precisions, so the value is unchanged,
-    # but z * (<floating> 1 - s) can no longer be inf * 0.
+    # but z * (1 - s) can no longer be inf * 0.
     cdef floating z = _clamp(beta * x, <floating> 1e4)
     cdef floating s = _sigmoid(z)
     return g * s * (<floating> 1 + z * (<floating> 1 - s))
 
 
 cdef inline floating _swish_beta_grad(floating x, floating g, floating beta) noexcept nogil:
-    # d/dbeta [x sigmoid(beta x)] = x^2 s (<floating> 1 - s), as (x s) (x (<floating> 1 - s)) so that no factor is
+    # d/dbeta [x sigmoid(beta x)] = x^2 s (1 - s), as (x s) (x (1 - s)) so that no factor is
     # inf when the other is 0.
     cdef floating s = _sigmoid(_clamp(beta * x, <floating> 1e4))
     return g * (x * s) * (x * (<floating> 1 - s))

@@ -40,7 +40,7 @@ from libc.math cimport INFINITY, NAN
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
-from fastnn._core._math cimport _exp, _expm1, _fabs, _log, _sqrt
+from fastnn._core._math cimport _exp, _expm1, _fabs, _log, _log1p_unit, _sqrt
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
 from fastnn._core._reductions cimport max_value, sum_values
 from fastnn._core._typedefs cimport floating
@@ -149,16 +149,23 @@ cdef inline bint _in_unit(floating v) noexcept nogil:
     return (v >= <floating> 0) & (v <= <floating> 1)
 
 
-cdef inline floating _log1p_from_log(floating e, floating log_u, floating inv_u) noexcept nogil:
-    """log1p(e) for e >= 0 from log_u = log(u) and inv_u = 1 / u, u = fl(1 + e).
+cdef inline floating _log_complement(floating p, floating log_u, floating inv_hu,
+                                     bint exact_inv) noexcept nogil:
+    """log(1 - p) for 0 <= p <= 1 with log1p's precision, from log_u = log(u), u = fl(1 - p).
 
-    The rounding error of u is d = (u - 1) - e, computed exactly (u - 1 is exact by
-    Sterbenz, and the error of a sum 1 + e with e <= 1 is representable), and
-    log(1 + e) = log(u - d) = log(u) - d / u to first order in d / u <= eps: as accurate as
-    log1p, with a plain log (much cheaper in libmvec). For tiny e, u = 1 and the result is e.
+    u is off by d = (u - 1) + p, computed exactly (for p <= 1/2, u - 1 is exact by Sterbenz
+    and so is the error of the sum; for p >= 1/2, 1 - p is exact and d = 0), and
+    log(1 - p) = log(u - d) = log(u) - d / u to first order in d / u <= eps. 1 / u comes from
+    BCE's gradient division, inv_hu = 1 / max(p u, 1e-12), as p inv_hu where p u >= 1e-12
+    (exact_inv); elsewhere p < 1e-12 and u = 1, or p > 1/2 and d = 0, and 1 stands in.
     """
     cdef floating one = 1
-    return log_u - (((one + e) - one) - e) * inv_u
+    return log_u - (((one - p) - one) + p) * (p * inv_hu if exact_inv else one)
+
+
+cdef inline floating _bce_log(floating log_value) noexcept nogil:
+    """A log of BCELoss clamped at >= -100, as torch does; NaN passes (NaN < -100 is false)."""
+    return <floating> BCE_LOG_MIN if log_value < <floating> BCE_LOG_MIN else log_value
 
 
 cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating* yp,
@@ -172,7 +179,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
     cdef floating t3[PIECE]
     cdef floating t4[PIECE]
     cdef Py_ssize_t i
-    cdef int n_zero = 0, n_minus = 0
+    cdef int n_zero = 0, n_minus = 0, n_soft = 0
     cdef double dr, ad, dd = p0
     cdef floating gsf = <floating> gs, eps = _eps(<floating> 0)
     cdef floating y, x, r, a, h, e, u, em, s, sc, inv, c, pw, q, qg, qg1, ce, at, m, lp, lq, sp
@@ -224,17 +231,16 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
     if kind == LOG_COSH:
         # log cosh r = |r| + log1p(exp(-2|r|)) - log 2, which never overflows (the naive
         # log(cosh r) does beyond |r| ~ 89 in float32). With em = expm1(-2|r|) in (-1, 0],
-        # log1p(exp(-2|r|)) = log(2 + em), and the gradient tanh(r) = sign(r) (-em / (2 + em))
-        # comes from the same expm1 (no cancellation for small r). Each term has an absolute
-        # error of a few eps (relative error grows as |r| -> 0, where the value is r^2 / 2).
+        # log1p(exp(-2|r|)) = log1p(1 + em) (a polynomial on [0, 1]), and the gradient
+        # tanh(r) = sign(r) (-em / (2 + em)) comes from the same expm1 (no cancellation for
+        # small r). Each term has an absolute error of a few eps (relative error grows as
+        # |r| -> 0, where the value is r^2 / 2).
         for i in range(n):
             t1[i] = _expm1(-two * _fabs(yp[i] - yt[i]))
         for i in range(n):
-            t2[i] = _log(two + t1[i])
-        for i in range(n):
             r = yp[i] - yt[i]
             em = t1[i]
-            terms[i] = w[i] * ((_fabs(r) + t2[i]) - log2)
+            terms[i] = w[i] * ((_fabs(r) + _log1p_unit(one + em)) - log2)
             s = -em / (two + em)
             g[i] = (gsf * w[i]) * (s if r >= zero else -s)
     elif kind == POISSON:
@@ -251,38 +257,47 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
         # torch BCELoss: -(y log p + (1 - y) log(1 - p)) with both logs clamped at >= -100,
         # so p = 0 or 1 gives a finite value (100 per wrong certain prediction). The
         # gradient is torch's (p - y) / max(p (1 - p), 1e-12): exact wherever
-        # p (1 - p) >= 1e-12, bounded elsewhere. log(1 - p) keeps log1p's precision for
-        # small p as in _log1p_from_log: u = fl(1 - p) is off by d = (u - 1) + p (exact),
-        # and log(1 - p) = log(u) - d / u, with 1 / u = p / max(p u, 1e-12) taken from the
-        # gradient's division (where p u < 1e-12, either p < 1e-12 and u = 1, or p > 1/2 and
-        # d = 0, so 1 stands in for 1 / u). The clamps let NaN through (NaN < -100 is
-        # false), so a p outside [0, 1] (NaN logs) makes the term NaN; y is checked too.
+        # p (1 - p) >= 1e-12, bounded elsewhere. log(1 - p) is log(fl(1 - p)) corrected to
+        # log1p's precision (_log_complement). The term is NaN for a p or y outside [0, 1].
+        # Hard labels (every y of the piece 0 or 1, the usual case) need one log per
+        # element, of p where y = 1 and of 1 - p where y = 0: the same terms as the general
+        # two-log path gives them (0 * a finite log is 0), at half the logs.
         for i in range(n):
-            t1[i] = _log(yp[i])
-        for i in range(n):
-            t2[i] = _log(one - yp[i])
-        for i in range(n):
-            x = yp[i]
-            y = yt[i]
-            u = one - x
-            h = x * u
-            a = <floating> BCE_GRAD_EPS
-            inv = one / (h if h >= a else a)
-            lp = t1[i]
-            lp = <floating> BCE_LOG_MIN if lp < <floating> BCE_LOG_MIN else lp
-            lq = t2[i] - ((u - one) + x) * (x * inv if h >= a else one)
-            lq = <floating> BCE_LOG_MIN if lq < <floating> BCE_LOG_MIN else lq
-            terms[i] = w[i] * (-(y * lp + (one - y) * lq)) + _valid(_in_unit(y), y)
-            g[i] = (gsf * w[i]) * ((x - y) * inv)
+            n_soft += (yt[i] != zero) & (yt[i] != one)
+        if n_soft == 0:
+            for i in range(n):
+                t1[i] = _log(yp[i] if yt[i] == one else one - yp[i])
+            for i in range(n):
+                x = yp[i]
+                y = yt[i]
+                h = x * (one - x)
+                a = <floating> BCE_GRAD_EPS
+                inv = one / (h if h >= a else a)
+                lp = _bce_log(t1[i] if y == one else _log_complement(x, t1[i], inv, h >= a))
+                terms[i] = w[i] * -lp + _valid(_in_unit(x), x)
+                g[i] = (gsf * w[i]) * ((x - y) * inv)
+        else:
+            for i in range(n):
+                t1[i] = _log(yp[i])
+            for i in range(n):
+                t2[i] = _log(one - yp[i])
+            for i in range(n):
+                x = yp[i]
+                y = yt[i]
+                h = x * (one - x)
+                a = <floating> BCE_GRAD_EPS
+                inv = one / (h if h >= a else a)
+                lp = _bce_log(t1[i])
+                lq = _bce_log(_log_complement(x, t2[i], inv, h >= a))
+                terms[i] = w[i] * (-(y * lp + (one - y) * lq)) + _valid(_in_unit(y), y)
+                g[i] = (gsf * w[i]) * ((x - y) * inv)
     elif kind == SIGMOID_CE or kind == FOCAL:
         # e = exp(-|x|) <= 1 never overflows, so logits of +-1e4 give finite values, and
-        # softplus(-|x|) = log1p(e) comes from log(1 + e) (see _log1p_from_log). The sigmoid
+        # softplus(-|x|) = log1p(e) is a polynomial on [0, 1] (_log1p_unit). The sigmoid
         # and its complement come from the same e without cancellation:
         # s = 1 / (1 + e), 1 - s = e / (1 + e) for x >= 0, and the other way round below.
         for i in range(n):
             t1[i] = _exp(-_fabs(yp[i]))
-        for i in range(n):
-            t2[i] = _log(one + t1[i])
         if kind == SIGMOID_CE:
             # torch BCEWithLogitsLoss: (1 - y) x + c (log1p(exp(-|x|)) + max(-x, 0)) with
             # c = 1 + (pos_weight - 1) y; gradient c sigmoid(x) - pos_weight y.
@@ -292,7 +307,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                     y = yt[i]
                     e = t1[i]
                     inv = one / (one + e)
-                    sp = _log1p_from_log(e, t2[i], inv)
+                    sp = _log1p_unit(e)
                     terms[i] = (w[i] * ((one - y) * x + (sp + (zero if x > zero else -x)))
                                 + _valid(_in_unit(y), y) + (x - x))
                     s = (one if x >= zero else e) * inv
@@ -305,7 +320,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                     c = one + (pw - one) * y
                     e = t1[i]
                     inv = one / (one + e)
-                    sp = _log1p_from_log(e, t2[i], inv)
+                    sp = _log1p_unit(e)
                     terms[i] = (w[i] * ((one - y) * x + c * (sp + (zero if x > zero else -x)))
                                 + _valid(_in_unit(y), y) + (x - x))
                     s = (one if x >= zero else e) * inv
@@ -322,7 +337,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                 inv = one / (one + e)
                 s = (one if x >= zero else e) * inv
                 sc = (e if x >= zero else one) * inv
-                ce = (one - y) * x + (_log1p_from_log(e, t2[i], inv) + (zero if x > zero else -x))
+                ce = (one - y) * x + (_log1p_unit(e) + (zero if x > zero else -x))
                 q = s * (one - y) + sc * y
                 at = alpha * y + (one - alpha) * (one - y) if balanced else one
                 terms[i] = (w[i] * (at * ce * (q * q))
@@ -339,7 +354,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                 e = t1[i]
                 inv = one / (one + e)
                 t2[i] = ((one - y) * x
-                         + (_log1p_from_log(e, t2[i], inv) + (zero if x > zero else -x)))
+                         + (_log1p_unit(e) + (zero if x > zero else -x)))
                 t3[i] = (((one if x >= zero else e) * inv) * (one - y)
                          + ((e if x >= zero else one) * inv) * y)
             for i in range(n):

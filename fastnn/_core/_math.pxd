@@ -4,6 +4,7 @@
 # variant (libmvec), 4/8/16 elements at a time depending on the instruction set the module is
 # compiled for. Keep loops that call these branch-free (selects are fine) so that they
 # vectorise; -fno-math-errno (setup.py) lets gcc inline sqrt and fabs as instructions.
+# _log1p_unit is fastnn's own: a polynomial for a bounded argument, inlined in the loop.
 
 from fastnn._core._typedefs cimport floating
 
@@ -12,8 +13,6 @@ cdef extern from "_simd_math.h" nogil:
     double exp(double)
     float expm1f(float)
     double expm1(double)
-    float log1pf(float)
-    double log1p(double)
     float logf(float)
     double log(double)
     float tanhf(float)
@@ -47,11 +46,59 @@ cdef inline floating _log(floating x) noexcept nogil:
         return log(x)
 
 
-cdef inline floating _log1p(floating x) noexcept nogil:
+cdef inline floating _log1p_unit(floating e) noexcept nogil:
+    """log(1 + e) for 0 <= e <= 1 (NaN gives NaN), as e Q(2e - 1).
+
+    A plain polynomial vectorises inline, where a libmvec log1p call costs a call, its
+    register spills and a range reduction that this bounded argument does not need. The
+    callers' e is exp(-|z|), in [0, 1] by construction (softplus, log1p(exp(-|x|)) in the
+    logistic losses, log cosh).
+
+    Q(t) interpolates log1p(e) / e, analytic on [0, 1] (its singularity is at e = -1), at
+    the Chebyshev points in t = 2e - 1 in [-1, 1]: degree 9 for float, 20 for double, where
+    the truncation error is below 0.1 ulp. The coefficients decay as 5.8^-k, so Horner's rule
+    in t is stable, and factoring out e keeps the relative error uniform as e -> 0, where
+    log1p(e) ~ e. Measured against log1p: 1.84 ulp (float) and 1.0 ulp (double) at most;
+    tests/test_math.py holds them to 2. The coefficients are the Chebyshev interpolant,
+    converted to powers of t, computed with mpmath at 50 digits and rounded once:
+    numpy.polynomial.chebyshev.chebinterpolate + cheb2poly reproduce the float ones.
+    """
+    cdef floating t = 2 * e - 1
+    cdef floating q
     if floating is float:
-        return log1pf(x)
+        q = <float> -6.20323635e-06
+        q = q * t + <float> 2.05088691e-05
+        q = q * t + <float> -5.3031381e-05
+        q = q * t + <float> 0.000180901334
+        q = q * t + <float> -0.00064259948
+        q = q * t + <float> 0.00228970218
+        q = q * t + <float> -0.00846102368
+        q = q * t + <float> 0.0331522524
+        q = q * t + <float> -0.144263551
+        q = q * t + <float> 0.810930192
     else:
-        return log1p(x)
+        q = <double> 2.3305868099766681e-11
+        q = q * t + <double> -7.3170422461702817e-11
+        q = q * t + <double> 1.0787232813120478e-10
+        q = q * t + <double> -3.4201387979303409e-10
+        q = q * t + <double> 1.3631139231596789e-09
+        q = q * t + <double> -4.3365485504147428e-09
+        q = q * t + <double> 1.3500470517435648e-08
+        q = q * t + <double> -4.3313047830935527e-08
+        q = q * t + <double> 1.3990346886420576e-07
+        q = q * t + <double> -4.5354366598033807e-07
+        q = q * t + <double> 1.4798682669311618e-06
+        q = q * t + <double> -4.8668773335915286e-06
+        q = q * t + <double> 1.6156949099580387e-05
+        q = q * t + <double> -5.4260898242074321e-05
+        q = q * t + <double> 0.00018490300180466052
+        q = q * t + <double> -0.0006421503724725223
+        q = q * t + <double> 0.0022882409076902767
+        q = q * t + <double> -0.0084610804138705361
+        q = q * t + <double> 0.033152438438550938
+        q = q * t + <double> -0.14426354954966195
+        q = q * t + <double> 0.81093021621632877
+    return e * q
 
 
 cdef inline floating _tanh(floating x) noexcept nogil:

@@ -1,6 +1,6 @@
 /* Let gcc vectorise the transcendental functions of the kernels.
  *
- * glibc (>= 2.35 on x86_64) ships vector variants of expf, tanhf, erfcf, log1pf ... in
+ * glibc (>= 2.35 on x86_64) ships vector variants of expf, logf, tanhf, erfcf ... in
  * libmvec, but <math.h> declares them only under -ffast-math, which fastnn does not use (it
  * would break NaN and inf handling). Declaring the same "simd" attribute here, without
  * -ffast-math, lets gcc call e.g. _ZGVbN4v_expf on 4 floats at once while keeping IEEE
@@ -19,8 +19,6 @@ FASTNN_SIMD_DECL float expf(float);
 FASTNN_SIMD_DECL double exp(double);
 FASTNN_SIMD_DECL float expm1f(float);
 FASTNN_SIMD_DECL double expm1(double);
-FASTNN_SIMD_DECL float log1pf(float);
-FASTNN_SIMD_DECL double log1p(double);
 FASTNN_SIMD_DECL float logf(float);
 FASTNN_SIMD_DECL double log(double);
 FASTNN_SIMD_DECL float tanhf(float);

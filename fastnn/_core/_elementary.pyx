@@ -1,0 +1,13 @@
+"""Entry points to the point functions of _math.pxd that fastnn implements itself, for the
+tests: each applies the function to an array in a plain loop, which gcc vectorises as it
+does in the kernels (the same instruction set as the variant's kernels). Not public API."""
+from fastnn._core._math cimport _log1p_unit
+from fastnn._core._typedefs cimport floating
+
+
+def log1p_unit(const floating[::1] e, floating[::1] out):
+    """out[i] = log(1 + e[i]) for 0 <= e[i] <= 1 (the polynomial of _math._log1p_unit)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(e.shape[0]):
+            out[i] = _log1p_unit(e[i])
