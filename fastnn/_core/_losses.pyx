@@ -163,6 +163,18 @@ cdef inline floating _log_complement(floating p, floating log_u, floating inv_hu
     return log_u - (((one - p) - one) + p) * (p * inv_hu if exact_inv else one)
 
 
+cdef inline bint _bce_exact(floating p) noexcept nogil:
+    """p (1 - p) >= 1e-12: where torch's BCELoss gradient is the exact derivative."""
+    cdef floating one = 1
+    return p * (one - p) >= <floating> BCE_GRAD_EPS
+
+
+cdef inline floating _bce_inverse(floating p) noexcept nogil:
+    """1 / max(p (1 - p), 1e-12), the denominator of torch's BCELoss gradient."""
+    cdef floating one = 1, h = p * (one - p)
+    return one / (h if h >= <floating> BCE_GRAD_EPS else <floating> BCE_GRAD_EPS)
+
+
 cdef inline floating _bce_log(floating log_value) noexcept nogil:
     """A log of BCELoss clamped at >= -100, as torch does; NaN passes (NaN < -100 is false)."""
     return <floating> BCE_LOG_MIN if log_value < <floating> BCE_LOG_MIN else log_value
@@ -182,7 +194,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
     cdef int n_zero = 0, n_minus = 0, n_soft = 0
     cdef double dr, ad, dd = p0
     cdef floating gsf = <floating> gs, eps = _eps(<floating> 0)
-    cdef floating y, x, r, a, h, e, u, em, s, sc, inv, c, pw, q, qg, qg1, ce, at, m, lp, lq, sp
+    cdef floating y, x, r, a, h, e, em, s, sc, inv, c, pw, q, qg, qg1, ce, at, m, lp, lq, sp
     cdef floating delta = <floating> p0, inv_delta = <floating> (1.0 / p0) if p0 > 0 else 0
     cdef floating alpha = <floating> p0, gamma = <floating> p1
     cdef floating log2 = <floating> LOG2
@@ -270,10 +282,9 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
             for i in range(n):
                 x = yp[i]
                 y = yt[i]
-                h = x * (one - x)
-                a = <floating> BCE_GRAD_EPS
-                inv = one / (h if h >= a else a)
-                lp = _bce_log(t1[i] if y == one else _log_complement(x, t1[i], inv, h >= a))
+                inv = _bce_inverse(x)
+                lp = _bce_log(t1[i] if y == one
+                              else _log_complement(x, t1[i], inv, _bce_exact(x)))
                 terms[i] = w[i] * -lp + _valid(_in_unit(x), x)
                 g[i] = (gsf * w[i]) * ((x - y) * inv)
         else:
@@ -284,11 +295,9 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
             for i in range(n):
                 x = yp[i]
                 y = yt[i]
-                h = x * (one - x)
-                a = <floating> BCE_GRAD_EPS
-                inv = one / (h if h >= a else a)
+                inv = _bce_inverse(x)
                 lp = _bce_log(t1[i])
-                lq = _bce_log(_log_complement(x, t2[i], inv, h >= a))
+                lq = _bce_log(_log_complement(x, t2[i], inv, _bce_exact(x)))
                 terms[i] = w[i] * (-(y * lp + (one - y) * lq)) + _valid(_in_unit(y), y)
                 g[i] = (gsf * w[i]) * ((x - y) * inv)
     elif kind == SIGMOID_CE or kind == FOCAL:
