@@ -18,9 +18,9 @@ def elementary(request):
 
 
 def ulp_error(got, exact, dtype):
-    """|got - exact| in units of the spacing of dtype at exact (exact in float64)."""
-    spacing = np.spacing(np.abs(exact).astype(dtype)).astype(np.float64)
-    return np.abs(got.astype(np.float64) - exact) / spacing
+    """|got - exact| in units of the spacing of dtype at exact (exact in long double)."""
+    spacing = np.spacing(np.abs(exact).astype(dtype)).astype(np.longdouble)
+    return np.abs(got.astype(np.longdouble) - exact) / spacing
 
 
 def log1p_unit(elementary, e):
@@ -31,6 +31,8 @@ def log1p_unit(elementary, e):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_log1p_unit_is_within_2_ulp_on_0_1(elementary, dtype):
+    if np.finfo(np.longdouble).eps >= np.finfo(dtype).eps / 2**8:
+        pytest.skip("the reference needs a long double well beyond this dtype (x86: 80-bit)")
     tiny = np.finfo(dtype).smallest_subnormal
     e = np.concatenate([
         np.linspace(0, 1, 1 << 20),            # the whole interval, evenly
@@ -39,16 +41,10 @@ def test_log1p_unit_is_within_2_ulp_on_0_1(elementary, dtype):
     ]).astype(dtype)
     e.setflags(write=False)  # read-only input is fine
     got = log1p_unit(elementary, e)
-    if dtype == np.float32:
-        exact = np.log1p(e.astype(np.float64))  # float64 log1p is exact to float32 ulps
-        bound = 2.0
-    else:
-        # float64: compare with float64 log1p (<= 1 ulp off itself), so allow one more.
-        exact = np.log1p(e)
-        bound = 2.0 + 1.0
+    exact = np.log1p(e.astype(np.longdouble))
     errors = ulp_error(got, exact, dtype)
     worst = errors.argmax()
-    assert errors[worst] <= bound, (e[worst], got[worst], exact[worst], errors[worst])
+    assert errors[worst] <= 2.0, (e[worst], got[worst], exact[worst], errors[worst])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -59,4 +55,3 @@ def test_log1p_unit_exact_points(elementary, dtype):
     assert got[1] == pytest.approx(np.log(2.0), rel=2 * float(np.finfo(dtype).eps))
     assert np.isnan(got[2])
     assert got[3] == e[3]  # log1p(e) = e to within rounding for the smallest subnormal
-
