@@ -59,11 +59,15 @@ cdef inline floating _log1p_unit(floating e) noexcept nogil:
     the truncation error is below 0.1 ulp. The coefficients decay as 5.8^-k, so Horner's rule
     in t is stable, and factoring out e keeps the relative error uniform as e -> 0, where
     log1p(e) ~ e. Measured against a long double log1p: 1.84 ulp (float) and 1.27 ulp
-    (double; 1.44 without FMA) at most; tests/test_math.py holds them to 2. The coefficients are the Chebyshev interpolant,
-    converted to powers of t, computed with mpmath at 50 digits and rounded once:
+    (double; 1.44 without FMA) at most; tests/test_math.py holds them to 2. The coefficients
+    are the Chebyshev interpolant, converted to powers of t, computed with mpmath at 50
+    digits and rounded once:
     numpy.polynomial.chebyshev.chebinterpolate + cheb2poly reproduce the float ones.
     """
-    cdef floating t = 2 * e - 1
+    # Typed constants: Cython writes a literal 2 as 2.0, which would compute a float's t in
+    # double (two conversions and half the vector width).
+    cdef floating one = 1, two = 2
+    cdef floating t = two * e - one
     cdef floating q
     if floating is float:
         q = <float> -6.20323635e-06
