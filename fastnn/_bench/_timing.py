@@ -54,17 +54,39 @@ class ParallelCopy:
         self.close()
 
 
+def interleaved_best(steps, rounds=3, repeat=3):
+    """Best time of each callable (None stays None), measured in alternating rounds so that
+    a load change on a shared machine hits every contender alike."""
+    best = [None if s is None else float("inf") for s in steps]
+    for _ in range(rounds):
+        for i, step in enumerate(steps):
+            if step is not None:
+                best[i] = min(best[i], best_time(step, repeat=repeat))
+    return best
+
+
+def parallel_copies(n, dtype, n_threads=1):
+    """The copies a floor takes the faster of: np.copyto on one thread and ParallelCopy on
+    n_threads (for small arrays, handing slices to threads costs more than the copy)."""
+    return [ParallelCopy(n, dtype, threads) for threads in sorted({1, max(n_threads, 1)})]
+
+
+def floor_scale(n_read_arrays, n_write_arrays):
+    """np.copyto of n elements reads one array and writes one; a kernel reading r arrays and
+    writing w arrays moves r + w arrays, so its floor is the copy time times (r + w) / 2."""
+    return (n_read_arrays + n_write_arrays) / 2
+
+
 def copy_floor(n_read_arrays, n_write_arrays, n, dtype, n_threads=1):
-    """Seconds to stream the same bytes with numpy on up to n_threads threads: the faster of
-    one np.copyto and ParallelCopy on n_threads (for small arrays, handing slices to threads
-    costs more than the copy). np.copyto of n elements reads one array and writes one; a
-    kernel reading r arrays and writing w arrays moves r + w arrays, so its floor is the
-    copy time scaled by (r + w) / 2."""
-    t = float("inf")
-    for threads in sorted({1, max(n_threads, 1)}):
-        with ParallelCopy(n, dtype, threads) as copy:
-            t = min(t, best_time(copy))
-    return t * (n_read_arrays + n_write_arrays) / 2
+    """Seconds to stream the same bytes with numpy on up to n_threads threads (the faster of
+    parallel_copies), scaled by floor_scale."""
+    copies = parallel_copies(n, dtype, n_threads)
+    try:
+        t = min(best_time(copy) for copy in copies)
+    finally:
+        for copy in copies:
+            copy.close()
+    return t * floor_scale(n_read_arrays, n_write_arrays)
 
 
 def import_torch():

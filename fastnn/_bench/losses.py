@@ -3,8 +3,10 @@
 fastnn's value_and_gradient reads y_true and y_pred once and writes the gradient once (value
 and gradient come from one fused pass), into a preallocated ``out`` as a training loop does.
 Its floor is the time numpy takes to stream the same bytes on the same number of threads
-(copy_floor: reading y_true and y_pred, writing the gradient; integer labels count for their
-own bytes). PyTorch is timed on the loss forward plus its backward through autograd
+(parallel_copies: reading y_true and y_pred, writing the gradient; integer labels count for
+their own bytes). The copy is timed for every loss, in rounds alternating with the loss, so
+that a change in the machine's load (on a shared VM, memory bandwidth varies by tens of
+percent from minute to minute) moves the loss and its floor together. PyTorch is timed on the loss forward plus its backward through autograd
 (torch.autograd.grad on a leaf tensor created once), with torch.set_num_threads set to the
 same thread count; losses torch does not have as one function (pseudo_huber, log_cosh,
 categorical_crossentropy, hinge, focal) are written from torch ops as a user would.
@@ -14,8 +16,8 @@ All arrays are (n / 10, 10): ten outputs or classes per sample.
 import numpy as np
 
 from fastnn import losses
-from fastnn._bench._timing import (best_time, copy_floor, fmt_ms, fmt_ratio, import_torch,
-                                   print_table)
+from fastnn._bench._timing import (best_time, floor_scale, fmt_ms, fmt_ratio, import_torch,
+                                   interleaved_best, parallel_copies, print_table)
 
 N_OUTPUTS = 10
 
@@ -101,20 +103,27 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
             inputs = {kind: make_inputs(kind, n, dtype, rng) for _, _, kind in CASES}
             rows = []
             for n_threads in threads:
-                floors = {}
-                for kind, (y_true, y_pred) in inputs.items():
-                    n_read = 1 + y_true.nbytes / (y_pred.size * itemsize)
-                    floors[kind] = copy_floor(n_read, 1, y_pred.size, dtype, n_threads)
-                if torch is not None:
-                    torch.set_num_threads(n_threads)
+                # fastnn (alternating with its floor) first, then torch: interleaving fastnn
+                # and torch lets one library's spinning worker threads slow the other down
+                # on a small machine.
+                copies = parallel_copies(inputs["regression"][1].size, dtype, n_threads)
+                times = {}
                 for name, params, kind in CASES:
                     y_true, y_pred = inputs[kind]
                     loss = losses.get(name, n_threads=n_threads, **params)
                     grad = np.empty_like(y_pred)
-                    t_fastnn = best_time(lambda: loss.value_and_gradient(y_true, y_pred,
-                                                                         out=grad))
-                    t_torch = None
-                    if name in torch_losses:
+                    t_fastnn, *t_copies = interleaved_best(
+                        [lambda: loss.value_and_gradient(y_true, y_pred, out=grad)] + copies)
+                    n_read = 1 + y_true.nbytes / (y_pred.size * itemsize)
+                    times[name] = [t_fastnn, min(t_copies) * floor_scale(n_read, 1), None]
+                for copy in copies:
+                    copy.close()
+                if torch is not None:
+                    torch.set_num_threads(n_threads)
+                    for name, params, kind in CASES:
+                        if name not in torch_losses:
+                            continue
+                        y_true, y_pred = inputs[kind]
                         leaf = torch.from_numpy(y_pred.copy()).requires_grad_(True)
                         target = torch.from_numpy(y_true)
 
@@ -122,9 +131,10 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
                             value = torch_losses[name](leaf, target)
                             torch.autograd.grad(value, leaf)
 
-                        t_torch = best_time(torch_step, repeat=5)
-                    floor = floors[kind]
-                    rows.append([name, dtype, f"{y_pred.size:.0e}", n_threads,
+                        times[name][2] = best_time(torch_step, repeat=5)
+                for name, params, kind in CASES:
+                    t_fastnn, floor, t_torch = times[name]
+                    rows.append([name, dtype, f"{inputs[kind][1].size:.0e}", n_threads,
                                  fmt_ms(t_fastnn), fmt_ms(floor), fmt_ratio(t_fastnn, floor),
                                  fmt_ms(t_torch), fmt_ratio(t_torch, t_fastnn)])
             print_table(rows, header, out)

@@ -11,8 +11,8 @@ Adam, AdamW, Adagrad in torch 2.x); elsewhere the column shows "-".
 import numpy as np
 
 from fastnn import optimizers
-from fastnn._bench._timing import (best_time, copy_floor, fmt_ms, fmt_ratio, import_torch,
-                                   print_table)
+from fastnn._bench._timing import (copy_floor, fmt_ms, fmt_ratio, import_torch,
+                                   interleaved_best, print_table)
 
 # (label, fastnn name, fastnn hyper, torch class name, torch kwargs, arrays read, written)
 CASES = [
@@ -44,17 +44,6 @@ def _torch_step(torch, cls_name, kwargs, p, g, mode):
     return opt.step
 
 
-def _interleaved(steps, rounds=3):
-    """Best time of each callable (None stays None), measured in alternating rounds so that
-    a load change on a shared machine hits every contender alike."""
-    best = [None if s is None else float("inf") for s in steps]
-    for _ in range(rounds):
-        for i, step in enumerate(steps):
-            if step is not None:
-                best[i] = min(best[i], best_time(step, repeat=3))
-    return best
-
-
 def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
     """Print the step time of every optimizer (and of gradient clipping) on flat buffers of
     each size, dtype and thread count."""
@@ -78,7 +67,7 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
                     if torch is not None:
                         contenders += [_torch_step(torch, torch_name, torch_kwargs, p0, g, mode)
                                        for mode in ("foreach", "fused")]
-                    t, t_foreach, t_fused = (_interleaved(contenders) + [None, None])[:3]
+                    t, t_foreach, t_fused = (interleaved_best(contenders) + [None, None])[:3]
                     floor = copy * (reads + writes) / 2
                     rows.append([label, dtype, f"{n:.0e}", n_threads, fmt_ms(t),
                                  fmt_ms(floor), fmt_ratio(t, floor), fmt_ms(t_foreach),
@@ -119,7 +108,7 @@ def _clipping_rows(torch, p0, g, copy, dtype, n, n_threads):
          (lambda: clip_value([tg], 1e-3, foreach=True)) if tg is not None else None, 1, 1),
     ]
     for label, ours, theirs, reads, writes in cases:
-        t, t_torch = _interleaved([ours, theirs])
+        t, t_torch = interleaved_best([ours, theirs])
         floor = copy * (reads + writes) / 2
         rows.append([label, dtype, f"{n:.0e}", n_threads, fmt_ms(t), fmt_ms(floor),
                      fmt_ratio(t, floor), fmt_ms(t_torch), fmt_ratio(t_torch, t), "-", "-"])
