@@ -194,11 +194,15 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
     cdef int n_zero = 0, n_minus = 0, n_soft = 0
     cdef double dr, ad, dd = p0
     cdef floating gsf = <floating> gs, eps = _eps(<floating> 0)
-    cdef floating y, x, r, a, h, e, em, s, sc, inv, c, pw, q, qg, qg1, ce, at, m, lp, lq, sp
+    cdef floating y, x, r, a, h, e, ei, em, s, sc, inv, c, pw, q, q2, qg, qg1, ce, at, m
+    cdef floating lp, lq, sp
     cdef floating delta = <floating> p0, inv_delta = <floating> (1.0 / p0) if p0 > 0 else 0
-    cdef floating alpha = <floating> p0, gamma = <floating> p1
+    cdef floating gamma = <floating> p1
     cdef floating log2 = <floating> LOG2
-    cdef bint balanced = p0 >= 0
+    # Focal's alpha_t = alpha y + (1 - alpha) (1 - y) = at0 + at1 y; alpha = None (p0 < 0)
+    # turns the balancing off: alpha_t = 1.
+    cdef floating at0 = <floating> (1 - p0) if p0 >= 0 else 1
+    cdef floating at1 = <floating> (2 * p0 - 1) if p0 >= 0 else 0
     # Constants of the dtype: Cython writes a literal 1 as the double 1.0, which would turn
     # float32 arithmetic into double arithmetic (half the vector width, plus conversions).
     cdef floating zero = 0, one = 1, two = 2
@@ -310,14 +314,15 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
         if kind == SIGMOID_CE:
             # torch BCEWithLogitsLoss: (1 - y) x + c (log1p(exp(-|x|)) + max(-x, 0)) with
             # c = 1 + (pos_weight - 1) y; gradient c sigmoid(x) - pos_weight y.
+            # Without pos_weight (c = 1), (1 - y) x + max(-x, 0) = max(x, 0) - y x: fewer
+            # operations, and no x + (log1p(e) - x) that loses log1p(e) for large -x.
             if cp == NULL:
                 for i in range(n):
                     x = yp[i]
                     y = yt[i]
                     e = t1[i]
                     inv = one / (one + e)
-                    sp = _log1p_unit(e)
-                    terms[i] = (w[i] * ((one - y) * x + (sp + (zero if x > zero else -x)))
+                    terms[i] = (w[i] * (((zero if x < zero else x) - y * x) + _log1p_unit(e))
                                 + _valid(_in_unit(y), y) + (x - x))
                     s = (one if x >= zero else e) * inv
                     g[i] = (gsf * w[i]) * (s - y)
@@ -336,23 +341,27 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                     g[i] = (gsf * w[i]) * (c * s - pw * y)
         elif gamma == 2:
             # torchvision sigmoid_focal_loss: alpha_t ce (1 - p_t)^gamma with ce the
-            # BCE-with-logits term and q = 1 - p_t = s (1 - y) + (1 - s) y (no cancellation).
+            # BCE-with-logits term, max(x, 0) - y x + log1p(e) (as above), and
+            # q = 1 - p_t = s (1 - y) + (1 - s) y (no cancellation).
             # d/dx = alpha_t ((s - y) q^gamma + ce gamma q^(gamma-1) s (1 - s) (1 - 2y)),
-            # here with gamma = 2: q^2 and 2 q.
+            # here with gamma = 2: q^2 and 2 q. s (1 - s) = e / (1 + e)^2 for either sign,
+            # and alpha_t = (1 - alpha) + (2 alpha - 1) y: one operation each.
             for i in range(n):
                 x = yp[i]
                 y = yt[i]
                 e = t1[i]
                 inv = one / (one + e)
-                s = (one if x >= zero else e) * inv
-                sc = (e if x >= zero else one) * inv
-                ce = (one - y) * x + (_log1p_unit(e) + (zero if x > zero else -x))
+                ei = e * inv
+                s = inv if x >= zero else ei
+                sc = ei if x >= zero else inv
+                ce = ((zero if x < zero else x) - y * x) + _log1p_unit(e)
                 q = s * (one - y) + sc * y
-                at = alpha * y + (one - alpha) * (one - y) if balanced else one
-                terms[i] = (w[i] * (at * ce * (q * q))
+                q2 = q * q
+                at = at0 + at1 * y
+                terms[i] = (w[i] * (at * ce * q2)
                             + _valid(_in_unit(y), y) + (x - x))
-                g[i] = (gsf * w[i]) * (at * ((s - y) * (q * q)
-                                             + ce * two * q * s * sc * (one - two * y)))
+                g[i] = (gsf * w[i]) * (at * ((s - y) * q2
+                                             + (two * ce) * q * (ei * inv) * (one - two * y)))
         else:
             # Any gamma >= 0: q^gamma = exp(gamma log q) for q > 0; 0^gamma is 1 for
             # gamma = 0, else 0. q^(gamma-1) s (1 - s) is bounded (q = 0 only where
@@ -362,8 +371,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                 y = yt[i]
                 e = t1[i]
                 inv = one / (one + e)
-                t2[i] = ((one - y) * x
-                         + (_log1p_unit(e) + (zero if x > zero else -x)))
+                t2[i] = ((zero if x < zero else x) - y * x) + _log1p_unit(e)
                 t3[i] = (((one if x >= zero else e) * inv) * (one - y)
                          + ((e if x >= zero else one) * inv) * y)
             for i in range(n):
@@ -381,7 +389,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                 ce = t2[i]
                 qg = t4[i] if q > zero else (one if gamma == zero else zero)
                 qg1 = qg / q if q > zero else zero
-                at = alpha * y + (one - alpha) * (one - y) if balanced else one
+                at = at0 + at1 * y
                 terms[i] = (w[i] * (at * ce * qg)
                             + _valid(_in_unit(y), y) + (x - x))
                 g[i] = (gsf * w[i]) * (at * ((s - y) * qg
