@@ -727,15 +727,20 @@ def test_probabilities_are_clipped_at_eps():
 def test_small_terms_keep_their_relative_precision():
     """log1p(exp(-|x|)) is a polynomial e Q(2e - 1) and log(1 - p) is a plain log with the
     rounding error of 1 - p corrected: the tiny losses of confident, right predictions keep
-    full relative precision, where a bare log(1 + e) or log(1 - p) would lose most of it."""
+    full relative precision, where a bare log(1 + e) or log(1 - p) would lose most of it.
+    (abs=0: pytest.approx's default absolute tolerance of 1e-12 exceeds these values.)"""
     x = np.linspace(10, 35, 11)  # e = exp(-x) from 4.5e-5 down to 6.3e-16
     for name in ["sigmoid_crossentropy", "focal"]:
         params = {"alpha": None, "gamma": 0.0} if name == "focal" else {}
-        value = losses.get(name, **params).value(np.ones_like(x), x)
-        assert value == pytest.approx(np.log1p(np.exp(-x)).mean(), rel=8 * np.finfo(float).eps)
+        loss = losses.get(name, **params)
+        # right with y = 1 (x > 0) and with y = 0 (x < 0): the loss is log1p(exp(-|x|)) both
+        # ways, and neither may come out of a difference such as x + (log1p(e) - x)
+        for y_true, y_pred in [(np.ones_like(x), x), (np.zeros_like(x), -x)]:
+            assert loss.value(y_true, y_pred) == pytest.approx(
+                np.log1p(np.exp(-x)).mean(), rel=8 * np.finfo(float).eps, abs=0)
     p = np.logspace(-15, -3, 13)
     value = losses.get("binary_crossentropy").value(np.zeros_like(p), p)
-    assert value == pytest.approx(-np.log1p(-p).mean(), rel=8 * np.finfo(float).eps)
+    assert value == pytest.approx(-np.log1p(-p).mean(), rel=8 * np.finfo(float).eps, abs=0)
 
 
 def test_poisson_overflow_is_inf_not_an_error():
