@@ -180,6 +180,14 @@ cdef inline floating _bce_log(floating log_value) noexcept nogil:
     return <floating> BCE_LOG_MIN if log_value < <floating> BCE_LOG_MIN else log_value
 
 
+cdef inline floating _logistic_ce(floating x, floating y, floating e) noexcept nogil:
+    """BCE-with-logits of logit x and target y without pos_weight, given e = exp(-|x|):
+    (1 - y) x + max(-x, 0) + log1p(e), written max(x, 0) - y x + log1p(e): fewer operations,
+    and no x + (log1p(e) - x), which loses log1p(e) for large -x."""
+    cdef floating zero = 0
+    return ((zero if x < zero else x) - y * x) + _log1p_unit(e)
+
+
 cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating* yp,
                                floating* g, const floating* w, const floating* cp,
                                Py_ssize_t n, double gs, double p0, double p1,
@@ -313,16 +321,15 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
             t1[i] = _exp(-_fabs(yp[i]))
         if kind == SIGMOID_CE:
             # torch BCEWithLogitsLoss: (1 - y) x + c (log1p(exp(-|x|)) + max(-x, 0)) with
-            # c = 1 + (pos_weight - 1) y; gradient c sigmoid(x) - pos_weight y.
-            # Without pos_weight (c = 1), (1 - y) x + max(-x, 0) = max(x, 0) - y x: fewer
-            # operations, and no x + (log1p(e) - x) that loses log1p(e) for large -x.
+            # c = 1 + (pos_weight - 1) y; gradient c sigmoid(x) - pos_weight y. Without
+            # pos_weight (c = 1) the term is _logistic_ce.
             if cp == NULL:
                 for i in range(n):
                     x = yp[i]
                     y = yt[i]
                     e = t1[i]
                     inv = one / (one + e)
-                    terms[i] = (w[i] * (((zero if x < zero else x) - y * x) + _log1p_unit(e))
+                    terms[i] = (w[i] * _logistic_ce(x, y, e)
                                 + _valid(_in_unit(y), y) + (x - x))
                     s = (one if x >= zero else e) * inv
                     g[i] = (gsf * w[i]) * (s - y)
@@ -341,8 +348,8 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                     g[i] = (gsf * w[i]) * (c * s - pw * y)
         elif gamma == 2:
             # torchvision sigmoid_focal_loss: alpha_t ce (1 - p_t)^gamma with ce the
-            # BCE-with-logits term, max(x, 0) - y x + log1p(e) (as above), and
-            # q = 1 - p_t = s (1 - y) + (1 - s) y (no cancellation).
+            # BCE-with-logits term (_logistic_ce) and q = 1 - p_t = s (1 - y) + (1 - s) y (no
+            # cancellation).
             # d/dx = alpha_t ((s - y) q^gamma + ce gamma q^(gamma-1) s (1 - s) (1 - 2y)),
             # here with gamma = 2: q^2 and 2 q. s (1 - s) = e / (1 + e)^2 for either sign,
             # and alpha_t = (1 - alpha) + (2 alpha - 1) y: one operation each.
@@ -354,7 +361,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                 ei = e * inv
                 s = inv if x >= zero else ei
                 sc = ei if x >= zero else inv
-                ce = ((zero if x < zero else x) - y * x) + _log1p_unit(e)
+                ce = _logistic_ce(x, y, e)
                 q = s * (one - y) + sc * y
                 q2 = q * q
                 at = at0 + at1 * y
@@ -371,7 +378,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                 y = yt[i]
                 e = t1[i]
                 inv = one / (one + e)
-                t2[i] = ((zero if x < zero else x) - y * x) + _log1p_unit(e)
+                t2[i] = _logistic_ce(x, y, e)
                 t3[i] = (((one if x >= zero else e) * inv) * (one - y)
                          + ((e if x >= zero else one) * inv) * y)
             for i in range(n):
