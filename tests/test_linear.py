@@ -394,4 +394,3 @@ def test_ctrl_c_stops_at_an_epoch_boundary_and_keeps_the_weights():
     assert 1 <= reg.n_iter_ < 100000
     assert len(reg.loss_curve_) == reg.n_iter_
     assert reg.score(X, y) > 0.99  # a few epochs of LMS on noiseless data
-

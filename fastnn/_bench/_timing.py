@@ -1,6 +1,7 @@
 """Timing helpers shared by the side-by-side benchmarks."""
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 import numpy as np
 
@@ -65,10 +66,12 @@ def interleaved_best(steps, rounds=3, repeat=3):
     return best
 
 
-def parallel_copies(n, dtype, n_threads=1):
+def parallel_copies(n, dtype, n_threads, stack):
     """The copies a floor takes the faster of: np.copyto on one thread and ParallelCopy on
-    n_threads (for small arrays, handing slices to threads costs more than the copy)."""
-    return [ParallelCopy(n, dtype, threads) for threads in sorted({1, max(n_threads, 1)})]
+    n_threads (for small arrays, handing slices to threads costs more than the copy). Their
+    threads stop when the contextlib.ExitStack `stack` closes."""
+    return [stack.enter_context(ParallelCopy(n, dtype, threads))
+            for threads in sorted({1, max(n_threads, 1)})]
 
 
 def floor_scale(n_read_arrays, n_write_arrays):
@@ -80,12 +83,9 @@ def floor_scale(n_read_arrays, n_write_arrays):
 def copy_floor(n_read_arrays, n_write_arrays, n, dtype, n_threads=1):
     """Seconds to stream the same bytes with numpy on up to n_threads threads (the faster of
     parallel_copies), scaled by floor_scale."""
-    copies = parallel_copies(n, dtype, n_threads)
-    try:
+    with ExitStack() as stack:
+        copies = parallel_copies(n, dtype, n_threads, stack)
         t = min(best_time(copy) for copy in copies)
-    finally:
-        for copy in copies:
-            copy.close()
     return t * floor_scale(n_read_arrays, n_write_arrays)
 
 

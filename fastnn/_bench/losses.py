@@ -6,13 +6,16 @@ Its floor is the time numpy takes to stream the same bytes on the same number of
 (parallel_copies: reading y_true and y_pred, writing the gradient; integer labels count for
 their own bytes). The copy is timed for every loss, in rounds alternating with the loss, so
 that a change in the machine's load (on a shared VM, memory bandwidth varies by tens of
-percent from minute to minute) moves the loss and its floor together. PyTorch is timed on the loss forward plus its backward through autograd
-(torch.autograd.grad on a leaf tensor created once), with torch.set_num_threads set to the
-same thread count; losses torch does not have as one function (pseudo_huber, log_cosh,
-categorical_crossentropy, hinge, focal) are written from torch ops as a user would.
+percent from minute to minute) moves the loss and its floor together. PyTorch is timed on
+the loss forward plus its backward through autograd (torch.autograd.grad on a leaf tensor
+created once), with torch.set_num_threads set to the same thread count; losses torch does
+not have as one function (pseudo_huber, log_cosh, categorical_crossentropy, hinge, focal)
+are written from torch ops as a user would.
 
 All arrays are (n / 10, 10): ten outputs or classes per sample.
 """
+from contextlib import ExitStack
+
 import numpy as np
 
 from fastnn import losses
@@ -101,23 +104,24 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
         for dtype in dtypes:
             itemsize = np.dtype(dtype).itemsize
             inputs = {kind: make_inputs(kind, n, dtype, rng) for _, _, kind in CASES}
+            n_elements = (n // N_OUTPUTS) * N_OUTPUTS  # y_pred's size in every case
             rows = []
             for n_threads in threads:
                 # fastnn (alternating with its floor) first, then torch: interleaving fastnn
                 # and torch lets one library's spinning worker threads slow the other down
                 # on a small machine.
-                copies = parallel_copies(inputs["regression"][1].size, dtype, n_threads)
                 times = {}
-                for name, params, kind in CASES:
-                    y_true, y_pred = inputs[kind]
-                    loss = losses.get(name, n_threads=n_threads, **params)
-                    grad = np.empty_like(y_pred)
-                    t_fastnn, *t_copies = interleaved_best(
-                        [lambda: loss.value_and_gradient(y_true, y_pred, out=grad)] + copies)
-                    n_read = 1 + y_true.nbytes / (y_pred.size * itemsize)
-                    times[name] = [t_fastnn, min(t_copies) * floor_scale(n_read, 1), None]
-                for copy in copies:
-                    copy.close()
+                with ExitStack() as stack:
+                    copies = parallel_copies(n_elements, dtype, n_threads, stack)
+                    for name, params, kind in CASES:
+                        y_true, y_pred = inputs[kind]
+                        loss = losses.get(name, n_threads=n_threads, **params)
+                        grad = np.empty_like(y_pred)
+                        t_fastnn, *t_copies = interleaved_best(
+                            [lambda: loss.value_and_gradient(y_true, y_pred, out=grad)]
+                            + copies)
+                        n_read = 1 + y_true.nbytes / (y_pred.size * itemsize)
+                        times[name] = [t_fastnn, min(t_copies) * floor_scale(n_read, 1), None]
                 if torch is not None:
                     torch.set_num_threads(n_threads)
                     for name, params, kind in CASES:
@@ -134,7 +138,7 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
                         times[name][2] = best_time(torch_step, repeat=5)
                 for name, params, kind in CASES:
                     t_fastnn, floor, t_torch = times[name]
-                    rows.append([name, dtype, f"{inputs[kind][1].size:.0e}", n_threads,
+                    rows.append([name, dtype, f"{n_elements:.0e}", n_threads,
                                  fmt_ms(t_fastnn), fmt_ms(floor), fmt_ratio(t_fastnn, floor),
                                  fmt_ms(t_torch), fmt_ratio(t_torch, t_fastnn)])
             print_table(rows, header, out)

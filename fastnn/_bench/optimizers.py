@@ -11,7 +11,7 @@ Adam, AdamW, Adagrad in torch 2.x); elsewhere the column shows "-".
 import numpy as np
 
 from fastnn import optimizers
-from fastnn._bench._timing import (copy_floor, fmt_ms, fmt_ratio, import_torch,
+from fastnn._bench._timing import (copy_floor, floor_scale, fmt_ms, fmt_ratio, import_torch,
                                    interleaved_best, print_table)
 
 # (label, fastnn name, fastnn hyper, torch class name, torch kwargs, arrays read, written)
@@ -68,7 +68,7 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
                         contenders += [_torch_step(torch, torch_name, torch_kwargs, p0, g, mode)
                                        for mode in ("foreach", "fused")]
                     t, t_foreach, t_fused = (interleaved_best(contenders) + [None, None])[:3]
-                    floor = copy * (reads + writes) / 2
+                    floor = copy * floor_scale(reads, writes)
                     rows.append([label, dtype, f"{n:.0e}", n_threads, fmt_ms(t),
                                  fmt_ms(floor), fmt_ratio(t, floor), fmt_ms(t_foreach),
                                  fmt_ratio(t_foreach, t), fmt_ms(t_fused),
@@ -109,7 +109,7 @@ def _clipping_rows(torch, p0, g, copy, dtype, n, n_threads):
     ]
     for label, ours, theirs, reads, writes in cases:
         t, t_torch = interleaved_best([ours, theirs])
-        floor = copy * (reads + writes) / 2
+        floor = copy * floor_scale(reads, writes)
         rows.append([label, dtype, f"{n:.0e}", n_threads, fmt_ms(t), fmt_ms(floor),
                      fmt_ratio(t, floor), fmt_ms(t_torch), fmt_ratio(t_torch, t), "-", "-"])
     return rows
