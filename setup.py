@@ -121,6 +121,12 @@ class BuildExt(build_ext):
             # `x if x > 0 else a * x` into a vector select (it would evaluate a * x for every
             # element). IEEE results, NaN and inf are unchanged; this is not -ffast-math.
             compile_args += ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+            # gcc stops inlining once a translation unit has grown by 40% through inlining
+            # (--param inline-unit-growth), and the loss module gets there: its point
+            # functions (_math.pxd: _log1p_unit, _exp_nonpositive) then stay calls, and a
+            # loop with a call in it runs scalar. Every kernel relies on their inlining.
+            if _compiles(compiler, ["--param=inline-unit-growth=100"]):
+                compile_args += ["--param=inline-unit-growth=100"]
             openmp_compile, openmp_link = ["-fopenmp"], ["-fopenmp"]
         else:  # MSVC
             compile_args += ["/O2"]
