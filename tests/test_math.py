@@ -1,8 +1,9 @@
 """fastnn's own point functions (_math.pxd) against NumPy, in every compiled variant.
 
-_log1p_unit is a polynomial, not a libm call: its accuracy is the polynomial's, so it is
-measured here in ulps over its whole domain [0, 1], for float32 and float64, in the baseline
-(no FMA), AVX2 and AVX-512 builds (the loop is vectorised differently in each)."""
+_log1p_unit and _exp_nonpositive are polynomials, not libm calls: their accuracy is the
+polynomials', so it is measured here in ulps over their whole domains ([0, 1] and x <= 0),
+for float32 and float64, in the baseline (no FMA), AVX2 and AVX-512 builds (the loop is
+vectorised differently in each)."""
 import numpy as np
 import pytest
 
@@ -55,3 +56,44 @@ def test_log1p_unit_exact_points(elementary, dtype):
     assert got[1] == pytest.approx(np.log(2.0), rel=2 * float(np.finfo(dtype).eps))
     assert np.isnan(got[2])
     assert got[3] == e[3]  # log1p(e) = e to within rounding for the smallest subnormal
+
+
+def exp_nonpositive(elementary, x):
+    out = np.empty_like(x)
+    elementary.exp_nonpositive(x, out)
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_nonpositive_is_within_2_ulp(elementary, dtype):
+    if np.finfo(np.longdouble).eps >= np.finfo(dtype).eps / 2**8:
+        pytest.skip("the reference needs a long double well beyond this dtype (x86: 80-bit)")
+    # exp(x) rounds to 0 below about -103.97 (float32) / -745.13 (float64): the sweep goes a
+    # little beyond, through the subnormal results.
+    lowest = -105.0 if dtype == np.float32 else -746.0
+    x = np.concatenate([
+        np.linspace(lowest, 0, 1 << 21),         # the whole domain, evenly
+        -np.geomspace(np.finfo(dtype).smallest_subnormal, 1, 1 << 14),  # near 0, exp ~ 1 + x
+        np.arange(-40, 1) * np.log(2.0),          # the points where k changes, and ...
+        np.arange(-40, 1) * np.log(2.0) + 0.5 * np.log(2.0),  # ... halfway between
+    ]).astype(dtype)
+    x = x[x <= 0]
+    x.setflags(write=False)
+    got = exp_nonpositive(elementary, x)
+    exact = np.exp(x.astype(np.longdouble))
+    # in the subnormals the spacing is the smallest subnormal (np.spacing of a value that
+    # rounds to 0 is the smallest subnormal as well)
+    errors = ulp_error(got, exact, dtype)
+    worst = errors.argmax()
+    assert errors[worst] <= 2.0, (x[worst], got[worst], exact[worst], errors[worst])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_nonpositive_exact_points(elementary, dtype):
+    tiny = np.finfo(dtype).smallest_subnormal
+    x = np.array([0.0, -0.0, -np.inf, np.nan, -1e4, -tiny, np.log(tiny)], dtype=dtype)
+    got = exp_nonpositive(elementary, x)
+    assert got[0] == 1.0 and got[1] == 1.0 and got[5] == 1.0
+    assert got[2] == 0.0 and got[4] == 0.0
+    assert np.isnan(got[3])
+    assert got[6] == tiny  # exp(log(smallest subnormal)) is the smallest subnormal

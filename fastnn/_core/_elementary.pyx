@@ -1,7 +1,7 @@
 """Entry points to the point functions of _math.pxd that fastnn implements itself, for the
 tests: each applies the function to an array in a plain loop, which gcc vectorises as it
 does in the kernels (the same instruction set as the variant's kernels). Not public API."""
-from fastnn._core._math cimport _log1p_unit
+from fastnn._core._math cimport _exp_nonpositive, _log1p_unit
 from fastnn._core._typedefs cimport floating
 
 
@@ -11,3 +11,11 @@ def log1p_unit(const floating[::1] e, floating[::1] out):
     with nogil:
         for i in range(e.shape[0]):
             out[i] = _log1p_unit(e[i])
+
+
+def exp_nonpositive(const floating[::1] x, floating[::1] out):
+    """out[i] = exp(x[i]) for x[i] <= 0 (the inline exp of _math._exp_nonpositive)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = _exp_nonpositive(x[i])

@@ -40,7 +40,8 @@ from libc.math cimport INFINITY, NAN
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
-from fastnn._core._math cimport _exp, _expm1, _fabs, _log, _log1p_unit, _sqrt
+from fastnn._core._math cimport (_exp, _exp_nonpositive, _expm1, _fabs, _log, _log1p_unit,
+                                 _sqrt)
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
 from fastnn._core._reductions cimport max_value, sum_values
 from fastnn._core._typedefs cimport floating
@@ -135,7 +136,7 @@ cdef inline Py_ssize_t _rows_per_block(Py_ssize_t n_cols) noexcept nogil:
 # loop with two or three calls spends much of its time spilling and reloading its live
 # values. The transcendental losses are therefore split into one loop per call, passing
 # intermediates through L1-resident piece buffers (t1, t2, ...), then one loop that combines
-# them. Terms are kept in the dtype (a float32 term is rounded to float32, its own precision;
+# them; the logistic losses take exp(-|x|) inline (_exp_nonpositive), without a call. Terms are kept in the dtype (a float32 term is rounded to float32, its own precision;
 # the sum is in double) except where a square could overflow float32 (mse, mae, huber,
 # pseudo_huber: double terms).
 
@@ -318,7 +319,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
         # and its complement come from the same e without cancellation:
         # s = 1 / (1 + e), 1 - s = e / (1 + e) for x >= 0, and the other way round below.
         for i in range(n):
-            t1[i] = _exp(-_fabs(yp[i]))
+            t1[i] = _exp_nonpositive(-_fabs(yp[i]))
         if kind == SIGMOID_CE:
             # torch BCEWithLogitsLoss: (1 - y) x + c (log1p(exp(-|x|)) + max(-x, 0)) with
             # c = 1 + (pos_weight - 1) y; gradient c sigmoid(x) - pos_weight y. Without

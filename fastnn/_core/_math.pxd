@@ -4,7 +4,8 @@
 # variant (libmvec), 4/8/16 elements at a time depending on the instruction set the module is
 # compiled for. Keep loops that call these branch-free (selects are fine) so that they
 # vectorise; -fno-math-errno (setup.py) lets gcc inline sqrt and fabs as instructions.
-# _log1p_unit is fastnn's own: a polynomial for a bounded argument, inlined in the loop.
+# _log1p_unit and _exp_nonpositive are fastnn's own: polynomials for a bounded argument,
+# inlined in the loop (the second in C, _inline_math.h).
 
 from fastnn._core._typedefs cimport floating
 
@@ -23,6 +24,10 @@ cdef extern from "_simd_math.h" nogil:
     double fabs(double)
     float sqrtf(float)
     double sqrt(double)
+
+cdef extern from "_inline_math.h" nogil:
+    float _exp_nonpositive_f32 "fastnn_exp_nonpositive_f32"(float x)
+    double _exp_nonpositive_f64 "fastnn_exp_nonpositive_f64"(double x)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -103,6 +108,15 @@ cdef inline floating _log1p_unit(floating e) noexcept nogil:
         q = q * t + <double> -0.14426354954966195
         q = q * t + <double> 0.81093021621632877
     return e * q
+
+
+cdef inline floating _exp_nonpositive(floating x) noexcept nogil:
+    """exp(x) for x <= 0 (NaN gives NaN), down into the subnormals and to 0: inline C, see
+    _inline_math.h for the method and its accuracy."""
+    if floating is float:
+        return _exp_nonpositive_f32(x)
+    else:
+        return _exp_nonpositive_f64(x)
 
 
 cdef inline floating _tanh(floating x) noexcept nogil:
