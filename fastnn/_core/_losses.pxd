@@ -37,7 +37,8 @@ cpdef enum LossKind:
 # y_true, y_pred, grad: C-contiguous (n_samples, n_outputs) buffers (for the element-wise
 # kinds without sample_weight and column_weight any common memory order works: the kernel
 # walks them as flat arrays). sample_weight: n_samples values or NULL. grad: NULL for the
-# value alone.
+# value alone; it must not overlap y_true or y_pred (a loop may write an intermediate into
+# grad before it has read all of y_pred).
 cdef double loss_dense(LossKind kind, const floating* y_true, const floating* y_pred,
                        floating* grad, Py_ssize_t n_samples, Py_ssize_t n_outputs,
                        const floating* sample_weight, const floating* column_weight,
