@@ -1,19 +1,22 @@
 """Activations side by side: fastnn vs the memory-copy floor vs PyTorch.
 
 Forward reads x and writes y (floor: one copy); backward reads x and grad_output and writes
-dL/dx (floor: 1.5 copies); the copies are numpy's, on the same number of threads. PyTorch is
+dL/dx (floor: 1.5 copies); the copies are numpy's, on the same number of threads, timed in
+rounds alternating with each activation's forward and backward (as in the losses bench), so
+that a shared machine's changing memory bandwidth moves kernel and floor alike. PyTorch is
 timed on its own forward functions and on its aten backward kernels (what autograd calls,
 without autograd's bookkeeping). Note that torch's sigmoid/tanh backward kernels take the
 saved output y instead of x, so they skip the exp that fastnn's backward(x, grad_output)
 recomputes.
 """
 import warnings
+from contextlib import ExitStack
 
 import numpy as np
 
 from fastnn import activations
-from fastnn._bench._timing import (best_time, copy_floor, fmt_ms, fmt_ratio, import_torch,
-                                   print_table)
+from fastnn._bench._timing import (best_time, floor_scale, fmt_ms, fmt_ratio, import_torch,
+                                   interleaved_best, parallel_copies, print_table)
 
 # (fastnn name, params, torch forward, torch backward(grad, x, y) or None)
 def _torch_cases(torch):
@@ -58,21 +61,26 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2), n_features=100
             g = rng.standard_normal(x.shape).astype(dtype)
             rows = []
             for n_threads in threads:
-                floor_fwd = copy_floor(1, 1, x.size, dtype, n_threads)
-                floor_bwd = copy_floor(2, 1, x.size, dtype, n_threads)
-                # fastnn first, then torch: interleaving them lets one library's spinning
-                # worker threads slow the other down on a small machine
+                # fastnn (alternating with its floor) first, then torch: interleaving fastnn
+                # and torch lets one library's spinning worker threads slow the other down
+                # on a small machine
                 timings = {}
-                for name, params in CASES:
-                    act = activations.get(name, n_threads=n_threads, **params)
-                    y = act.forward(x)
-                    g_y = g if y.shape == x.shape else np.ascontiguousarray(g[:, :y.shape[1]])
-                    dx = np.empty_like(x)
-                    t_fwd = best_time(lambda: act.forward(x, out=y))
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")  # binary_step's "cannot train" warning
-                        t_bwd = best_time(lambda: act.backward(x, g_y, out=dx))
-                    timings[name, tuple(params.items())] = [t_fwd, t_bwd, None, None]
+                with ExitStack() as stack, warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # binary_step's "cannot train" warning
+                    copies = parallel_copies(x.size, dtype, n_threads, stack)
+                    for name, params in CASES:
+                        act = activations.get(name, n_threads=n_threads, **params)
+                        y = act.forward(x)
+                        g_y = (g if y.shape == x.shape
+                               else np.ascontiguousarray(g[:, :y.shape[1]]))
+                        dx = np.empty_like(x)
+                        t_fwd, t_bwd, *t_copies = interleaved_best(
+                            [lambda: act.forward(x, out=y),
+                             lambda: act.backward(x, g_y, out=dx)] + copies)
+                        copy = min(t_copies)
+                        timings[name, tuple(params.items())] = [
+                            t_fwd, t_bwd, None, None,
+                            copy * floor_scale(1, 1), copy * floor_scale(2, 1)]
                 if torch is not None:
                     torch.set_num_threads(n_threads)
                     tx, tg = torch.from_numpy(x), torch.from_numpy(g)
@@ -83,7 +91,8 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2), n_features=100
                             timings[name, ()][2] = best_time(lambda: forward(tx))
                             timings[name, ()][3] = best_time(lambda: backward(tg, tx, ty))
                 for name, params in CASES:
-                    t_fwd, t_bwd, t_torch_fwd, t_torch_bwd = timings[name, tuple(params.items())]
+                    (t_fwd, t_bwd, t_torch_fwd, t_torch_bwd,
+                     floor_fwd, floor_bwd) = timings[name, tuple(params.items())]
                     label = name + "".join(f" {k}={v}" for k, v in params.items())
                     rows.append([label, dtype, f"{x.size:.0e}", n_threads,
                                  fmt_ms(t_fwd), fmt_ms(floor_fwd), fmt_ratio(t_fwd, floor_fwd),
