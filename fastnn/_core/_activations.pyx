@@ -23,7 +23,8 @@ from cython.parallel cimport prange, threadid
 
 from libc.math cimport NAN
 
-from fastnn._core._math cimport _clamp, _erfc, _exp, _expm1, _fabs, _log1p_unit, _tanh
+from fastnn._core._math cimport (_clamp, _erfc, _exp, _exp_nonpositive, _expm1, _fabs,
+                                 _log1p_unit, _tanh)
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
 from fastnn._core._pointers cimport _in1, _in2, _out1, _out2
 from fastnn._core._reductions cimport dot_values, max_value, sum_partials, sum_values
@@ -101,10 +102,11 @@ cdef inline floating _elu_grad(floating x, floating g, floating alpha) noexcept 
 cdef inline floating _softplus(floating x, floating beta, floating threshold) noexcept nogil:
     # torch: x when beta * x > threshold, else log(1 + exp(beta * x)) / beta, computed as
     # max(z, 0) + log1p(exp(-|z|)) so that exp never overflows whatever the threshold
-    # (exp(-|z|) is in [0, 1], where log1p is a polynomial: _log1p_unit).
+    # (exp(-|z|) is in [0, 1], where log1p is a polynomial: _log1p_unit). Both are inline
+    # (_exp_nonpositive), so the loop has no call and no register spills around one.
     cdef floating z = beta * x
     cdef floating zpos = z if z > 0 else <floating> 0
-    return x if z > threshold else (zpos + _log1p_unit(_exp(-_fabs(z)))) / beta
+    return x if z > threshold else (zpos + _log1p_unit(_exp_nonpositive(-_fabs(z)))) / beta
 
 
 cdef inline floating _softplus_grad(floating x, floating g, floating beta,
