@@ -4,8 +4,8 @@
 # variant (libmvec), 4/8/16 elements at a time depending on the instruction set the module is
 # compiled for. Keep loops that call these branch-free (selects are fine) so that they
 # vectorise; -fno-math-errno (setup.py) lets gcc inline sqrt and fabs as instructions.
-# _log1p_unit and _exp_nonpositive are fastnn's own: polynomials for a bounded argument,
-# inlined in the loop (the second in C, _inline_math.h).
+# _log1p_unit and _exp_nonpositive (float32) are fastnn's own: polynomials for a bounded
+# argument, inlined in the loop (the second in C, _inline_math.h).
 
 from fastnn._core._typedefs cimport floating
 
@@ -27,7 +27,6 @@ cdef extern from "_simd_math.h" nogil:
 
 cdef extern from "_inline_math.h" nogil:
     float _exp_nonpositive_f32 "fastnn_exp_nonpositive_f32"(float x)
-    double _exp_nonpositive_f64 "fastnn_exp_nonpositive_f64"(double x)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -111,12 +110,12 @@ cdef inline floating _log1p_unit(floating e) noexcept nogil:
 
 
 cdef inline floating _exp_nonpositive(floating x) noexcept nogil:
-    """exp(x) for x <= 0 (NaN gives NaN), down into the subnormals and to 0: inline C, see
-    _inline_math.h for the method and its accuracy."""
+    """exp(x) for x <= 0 (NaN gives NaN), down into the subnormals and to 0: inline C for
+    float32 (_inline_math.h: the method, its accuracy and why), glibc's exp for float64."""
     if floating is float:
         return _exp_nonpositive_f32(x)
     else:
-        return _exp_nonpositive_f64(x)
+        return exp(x)
 
 
 cdef inline floating _tanh(floating x) noexcept nogil:
