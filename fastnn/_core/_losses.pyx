@@ -398,7 +398,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
             for i in range(n):
                 t4[i] = _log(t3[i])
             for i in range(n):
-                t4[i] = _exp(gamma * t4[i])
+                t4[i] = _exp_nonpositive(gamma * t4[i])  # gamma >= 0, log q <= 0
             for i in range(n):
                 x = yp[i]
                 y = yt[i]
@@ -527,7 +527,7 @@ cdef double _softmax_group(const int64_t* labels, const floating* yt, const floa
     # 2. All the exponentials of the group in one vectorised loop (short rows would
     # otherwise run mostly in the scalar remainder of a per-row loop).
     for j in range(n_elements):
-        buf[j] = _exp(buf[j])
+        buf[j] = _exp_nonpositive(buf[j])
     # 3. Row sums (in double), their logs and inverses, vectorised over the rows.
     for r in range(nr):
         log_sum[r] = <floating> sum_values(buf + r * K, K)
@@ -834,12 +834,13 @@ cdef int _softmax_tile(const int64_t* labels, const floating* yt, const floating
 
     # 3. One exp per element, of x - max <= 0, kept in z (meanwhile the next tile's memory
     # is fetched, a part per column: see _prefetch_part); the row sums S in double, in a
-    # loop of their own (a libmvec call clobbers every vector register, so whatever a loop
-    # that calls exp keeps live is spilled and reloaded around each call).
+    # loop of their own (in float64 exp is a libmvec call, which clobbers every vector
+    # register, so whatever a loop that calls it keeps live is spilled and reloaded around
+    # each call).
     for j in range(K):
         _prefetch_part(x, g, yt, K, j)
         for r in range(TILE):
-            z[j * TILE + r] = _exp(z[j * TILE + r] - hi[r])
+            z[j * TILE + r] = _exp_nonpositive(z[j * TILE + r] - hi[r])
     for r in range(TILE):
         s[r] = 0
     for j in range(K):
@@ -935,11 +936,11 @@ cdef double _softmax_row_large(const int64_t* labels, const floating* yt, const 
         m = min(<Py_ssize_t> PIECE, K - start)
         if gr != NULL:
             for j in range(m):
-                gr[start + j] = _exp(x[start + j] - hi)
+                gr[start + j] = _exp_nonpositive(x[start + j] - hi)
             s += sum_values(gr + start, m)
         else:
             for j in range(m):
-                piece[j] = _exp(x[start + j] - hi)
+                piece[j] = _exp_nonpositive(x[start + j] - hi)
             s += sum_values(piece, m)
     log_s = _log(<floating> s)
     inv_s = <floating> 1 / <floating> s
