@@ -24,6 +24,13 @@ def ulp_error(got, exact, dtype):
     return np.abs(got.astype(np.longdouble) - exact) / spacing
 
 
+def assert_within_ulp(bound, x, got, exact, dtype):
+    """Every got[i] within `bound` ulp of exact[i]; a failure names the worst input."""
+    errors = ulp_error(got, exact, dtype)
+    worst = errors.argmax()
+    assert errors[worst] <= bound, (x[worst], got[worst], exact[worst], errors[worst])
+
+
 def log1p_unit(elementary, e):
     out = np.empty_like(e)
     elementary.log1p_unit(e, out)
@@ -42,10 +49,7 @@ def test_log1p_unit_is_within_2_ulp_on_0_1(elementary, dtype):
     ]).astype(dtype)
     e.setflags(write=False)  # read-only input is fine
     got = log1p_unit(elementary, e)
-    exact = np.log1p(e.astype(np.longdouble))
-    errors = ulp_error(got, exact, dtype)
-    worst = errors.argmax()
-    assert errors[worst] <= 2.0, (e[worst], got[worst], exact[worst], errors[worst])
+    assert_within_ulp(2.0, e, got, np.log1p(e.astype(np.longdouble)), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -80,12 +84,9 @@ def test_exp_nonpositive_is_within_2_ulp(elementary):
     x = x[x <= 0]
     x.setflags(write=False)
     got = exp_nonpositive(elementary, x)
-    exact = np.exp(x.astype(np.longdouble))
     # in the subnormals the spacing is the smallest subnormal (np.spacing of a value that
     # rounds to 0 is the smallest subnormal as well)
-    errors = ulp_error(got, exact, dtype)
-    worst = errors.argmax()
-    assert errors[worst] <= 2.0, (x[worst], got[worst], exact[worst], errors[worst])
+    assert_within_ulp(2.0, x, got, np.exp(x.astype(np.longdouble)), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
