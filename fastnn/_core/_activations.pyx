@@ -55,9 +55,13 @@ cdef inline floating _binary_step_grad(floating x, floating g) noexcept nogil:
 
 
 cdef inline floating _sigmoid(floating x) noexcept nogil:
-    # Stable without a branch: for x << 0, exp(-x) overflows to +inf and 1 / (1 + inf) is
-    # exactly 0; for x >> 0, exp(-x) underflows to 0 and the result is 1. Never inf/inf.
-    return <floating> 1 / (<floating> 1 + _exp(-x))
+    # Stable without a branch: e = exp(-|x|) is in [0, 1] and never overflows; sigmoid is
+    # 1 / (1 + e) for x >= 0 and e / (1 + e) below (no 1 - s cancellation for x << 0, and
+    # exp's argument stays in the domain of the inline _exp_nonpositive, which has no slow
+    # path for saturated inputs). NaN gives NaN, +-inf give 1 and 0.
+    cdef floating e = _exp_nonpositive(-_fabs(x))
+    cdef floating inv = <floating> 1 / (<floating> 1 + e)
+    return inv if x >= 0 else e * inv
 
 
 cdef inline floating _sigmoid_grad(floating x, floating g) noexcept nogil:
@@ -337,7 +341,7 @@ cdef inline void _softmax_row(const floating* x, floating* y, Py_ssize_t n) noex
     cdef floating m = max_value(x, n)
     cdef floating scale
     for j in range(n):
-        y[j] = _exp(x[j] - m)
+        y[j] = _exp_nonpositive(x[j] - m)
     scale = <floating> (1.0 / sum_values(y, n))
     for j in range(n):
         y[j] *= scale
