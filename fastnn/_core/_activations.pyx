@@ -57,8 +57,8 @@ cdef inline floating _binary_step_grad(floating x, floating g) noexcept nogil:
 cdef inline floating _sigmoid(floating x) noexcept nogil:
     # Stable without a branch: e = exp(-|x|) is in [0, 1] and never overflows; sigmoid is
     # 1 / (1 + e) for x >= 0 and e / (1 + e) below (no 1 - s cancellation for x << 0, and
-    # exp's argument stays in the domain of the inline _exp_nonpositive, which has no slow
-    # path for saturated inputs). NaN gives NaN, +-inf give 1 and 0.
+    # exp's argument stays in the domain of _exp_nonpositive, whose float32 version is
+    # inline, without a slow path for saturated inputs). NaN gives NaN, +-inf give 1 and 0.
     cdef floating e = _exp_nonpositive(-_fabs(x))
     cdef floating inv = <floating> 1 / (<floating> 1 + e)
     return inv if x >= 0 else e * inv
@@ -106,8 +106,8 @@ cdef inline floating _elu_grad(floating x, floating g, floating alpha) noexcept 
 cdef inline floating _softplus(floating x, floating beta, floating threshold) noexcept nogil:
     # torch: x when beta * x > threshold, else log(1 + exp(beta * x)) / beta, computed as
     # max(z, 0) + log1p(exp(-|z|)) so that exp never overflows whatever the threshold
-    # (exp(-|z|) is in [0, 1], where log1p is a polynomial: _log1p_unit). Both are inline
-    # (_exp_nonpositive), so the loop has no call and no register spills around one.
+    # (exp(-|z|) is in [0, 1], where log1p is a polynomial: _log1p_unit). In float32 both
+    # are inline (_exp_nonpositive), so the loop has no call and no register spills.
     cdef floating z = beta * x
     cdef floating zpos = z if z > 0 else <floating> 0
     return x if z > threshold else (zpos + _log1p_unit(_exp_nonpositive(-_fabs(z)))) / beta

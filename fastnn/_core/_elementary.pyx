@@ -14,7 +14,8 @@ def log1p_unit(const floating[::1] e, floating[::1] out):
 
 
 def exp_nonpositive(const floating[::1] x, floating[::1] out):
-    """out[i] = exp(x[i]) for x[i] <= 0 (the inline exp of _math._exp_nonpositive)."""
+    """out[i] = exp(x[i]) for x[i] <= 0 (_math._exp_nonpositive: fastnn's inline exp in
+    float32, glibc's exp in float64)."""
     cdef Py_ssize_t i
     with nogil:
         for i in range(x.shape[0]):

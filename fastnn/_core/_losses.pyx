@@ -137,12 +137,13 @@ cdef inline Py_ssize_t _rows_per_block(Py_ssize_t n_cols) noexcept nogil:
 # values (gcc keeps the loop's constants in registers and saves and restores all of them
 # around each call). The transcendental losses are therefore split into one loop per call,
 # passing intermediates through L1-resident piece buffers (t1, t2, ...), then one loop that
-# combines them; the logistic losses take exp(-|x|) inline (_exp_nonpositive), without a
-# call. Within a thread, the time of a piece is close to its arithmetic plus its memory
-# stalls, which come in the loops that first touch each new page of an input or of g: a
-# loop that only reads (a count, say) adds its stalls to the arithmetic, so every first
-# touch belongs in a loop that also computes (binary cross-entropy: 1.7-1.9x the time of a
-# copy at 1e7 elements with a separate count of its soft labels, 1.5-1.6x without).
+# combines them; in float32 the logistic and softmax losses take exp of a non-positive
+# argument inline (_exp_nonpositive), without a call. Within a thread, the time of a piece
+# is close to its arithmetic plus its memory stalls, which come in the loops that first
+# touch each new page of an input or of g: a loop that only reads (a count, say) adds its
+# stalls to the arithmetic, so every first touch belongs in a loop that also computes
+# (binary cross-entropy: 1.7-1.9x the time of a copy at 1e7 elements with a separate count
+# of its soft labels, 1.4-1.5x without).
 # Fusing everything into one loop did not pay: sigmoid cross-entropy in one loop ran 45%
 # fewer instructions than in two but took 1.2x the time in cache (likely the polynomials'
 # long dependency chains filling the out-of-order window).
