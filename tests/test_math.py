@@ -1,10 +1,10 @@
 """fastnn's own point functions (_math.pxd) against NumPy, in every compiled variant.
 
-_log1p_unit (float32 and float64) and _exp_nonpositive (float32; in float64 it is glibc's
-exp) are polynomials, not libm calls: their accuracy is the polynomials', so it is measured
-here in ulps over their whole domains ([0, 1] and x <= 0), in the baseline (no FMA), AVX2
-and AVX-512 builds (the loop is vectorised differently in each). The special points are
-checked in both dtypes."""
+_log1p_unit (float32 and float64), _exp_nonpositive and _expm1_nonpositive (float32; in
+float64 they are glibc's exp and expm1) are polynomials, not libm calls: their accuracy is the
+polynomials', so it is measured here in ulps over their whole domains ([0, 1] and x <= 0), in
+the baseline (no FMA), AVX2 and AVX-512 builds (the loop is vectorised differently in each).
+The special points are checked in both dtypes."""
 import numpy as np
 import pytest
 
@@ -99,3 +99,37 @@ def test_exp_nonpositive_exact_points(elementary, dtype):
     assert got[2] == 0.0 and got[4] == 0.0
     assert np.isnan(got[3])
     assert got[6] == tiny  # exp(log(smallest subnormal)) is the smallest subnormal
+
+
+def expm1_nonpositive(elementary, x):
+    out = np.empty_like(x)
+    elementary.expm1_nonpositive(x, out)
+    return out
+
+
+def test_expm1_nonpositive_is_within_2_ulp(elementary):
+    """The float32 polynomial of _inline_math.h, over the range where expm1(x) is not yet -1
+    (it rounds to -1 below about -17.3) and down to the subnormals, where expm1(x) = x."""
+    dtype = np.float32
+    tiny = np.finfo(dtype).smallest_subnormal
+    x = np.concatenate([
+        np.linspace(-20, 0, 1 << 21),                # the whole domain, evenly
+        -np.geomspace(tiny, 1, 1 << 14),             # near 0, where exp(x) - 1 would cancel
+        np.arange(-30, 1) * np.log(2.0),             # the points where k changes, and ...
+        np.arange(-30, 1) * np.log(2.0) + 0.5 * np.log(2.0),  # ... halfway between
+    ]).astype(dtype)
+    x = x[x <= 0]
+    x.setflags(write=False)
+    got = expm1_nonpositive(elementary, x)
+    assert_within_ulp(2.0, x, got, np.expm1(x.astype(np.longdouble)), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_expm1_nonpositive_exact_points(elementary, dtype):
+    tiny = np.finfo(dtype).smallest_subnormal
+    x = np.array([0.0, -0.0, -np.inf, np.nan, -1e4, -tiny, -40.0], dtype=dtype)
+    got = expm1_nonpositive(elementary, x)
+    assert got[0] == 0.0 and got[1] == 0.0
+    assert got[2] == -1.0 and got[4] == -1.0 and got[6] == -1.0
+    assert np.isnan(got[3])
+    assert got[5] == -tiny  # expm1(x) = x to within rounding for the smallest subnormal

@@ -1,7 +1,7 @@
 """Entry points to the point functions of _math.pxd that fastnn implements itself, for the
 tests: each applies the function to an array in a plain loop, which gcc vectorises as it
 does in the kernels (the same instruction set as the variant's kernels). Not public API."""
-from fastnn._core._math cimport _exp_nonpositive, _log1p_unit
+from fastnn._core._math cimport _exp_nonpositive, _expm1_nonpositive, _log1p_unit
 from fastnn._core._typedefs cimport floating
 
 
@@ -20,3 +20,12 @@ def exp_nonpositive(const floating[::1] x, floating[::1] out):
     with nogil:
         for i in range(x.shape[0]):
             out[i] = _exp_nonpositive(x[i])
+
+
+def expm1_nonpositive(const floating[::1] x, floating[::1] out):
+    """out[i] = expm1(x[i]) for x[i] <= 0 (_math._expm1_nonpositive: fastnn's inline expm1
+    in float32, glibc's expm1 in float64)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = _expm1_nonpositive(x[i])

@@ -40,8 +40,8 @@ from libc.math cimport INFINITY, NAN
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
-from fastnn._core._math cimport (_exp, _exp_nonpositive, _expm1, _fabs, _log, _log1p_unit,
-                                 _sqrt)
+from fastnn._core._math cimport (_exp, _exp_nonpositive, _expm1_nonpositive, _fabs, _log,
+                                 _log1p_unit, _sqrt)
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
 from fastnn._core._reductions cimport max_value, sum_values
 from fastnn._core._typedefs cimport floating
@@ -315,7 +315,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
         # small r). Each term has an absolute error of a few eps (relative error grows as
         # |r| -> 0, where the value is r^2 / 2).
         for i in range(n):
-            t1[i] = _expm1(-two * _fabs(yp[i] - yt[i]))
+            t1[i] = _expm1_nonpositive(-two * _fabs(yp[i] - yt[i]))
         for i0 in range(0, n, 64):  # STEP
             _prefetch_next_piece(yt, yp, g, i0)
             for i in range(i0, min(i0 + STEP, n)):

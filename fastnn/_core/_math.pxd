@@ -4,8 +4,8 @@
 # variant (libmvec), 4/8/16 elements at a time depending on the instruction set the module is
 # compiled for. Keep loops that call these branch-free (selects are fine) so that they
 # vectorise; -fno-math-errno (setup.py) lets gcc inline sqrt and fabs as instructions.
-# _log1p_unit and _exp_nonpositive (float32) are fastnn's own: polynomials for a bounded
-# argument, inlined in the loop (the second in C, _inline_math.h).
+# _log1p_unit, _exp_nonpositive and _expm1_nonpositive (float32) are fastnn's own: polynomials
+# for a bounded argument, inlined in the loop (the last two in C, _inline_math.h).
 
 from fastnn._core._typedefs cimport floating
 
@@ -27,6 +27,7 @@ cdef extern from "_simd_math.h" nogil:
 
 cdef extern from "_inline_math.h" nogil:
     float _exp_nonpositive_f32 "fastnn_exp_nonpositive_f32"(float x)
+    float _expm1_nonpositive_f32 "fastnn_expm1_nonpositive_f32"(float x)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -116,6 +117,15 @@ cdef inline floating _exp_nonpositive(floating x) noexcept nogil:
         return _exp_nonpositive_f32(x)
     else:
         return exp(x)
+
+
+cdef inline floating _expm1_nonpositive(floating x) noexcept nogil:
+    """expm1(x) for x <= 0 (NaN gives NaN, -inf gives -1), accurate near 0: inline C for
+    float32 (_inline_math.h), glibc's expm1 for float64."""
+    if floating is float:
+        return _expm1_nonpositive_f32(x)
+    else:
+        return expm1(x)
 
 
 cdef inline floating _tanh(floating x) noexcept nogil:
