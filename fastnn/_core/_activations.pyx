@@ -23,8 +23,8 @@ from cython.parallel cimport prange, threadid
 
 from libc.math cimport NAN
 
-from fastnn._core._math cimport (_clamp, _erfc, _exp, _exp_nonpositive, _expm1, _fabs,
-                                 _log1p_unit, _tanh)
+from fastnn._core._math cimport (_clamp, _erfc, _exp, _exp_nonpositive, _expm1_nonpositive,
+                                 _fabs, _log1p_unit, _tanh)
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
 from fastnn._core._pointers cimport _in1, _in2, _out1, _out2
 from fastnn._core._reductions cimport dot_values, max_value, sum_partials, sum_values
@@ -92,15 +92,18 @@ cdef inline floating _leaky_relu_grad(floating x, floating g, floating slope) no
 
 
 cdef inline floating _elu(floating x, floating alpha) noexcept nogil:
-    # expm1 keeps precision near 0. For x > 0 the unused branch may overflow to inf; a
-    # vectorised select discards it, so it never reaches the result.
-    return x if x > 0 else alpha * _expm1(x)
+    # expm1 keeps precision near 0. A vectorised loop evaluates both branches, so expm1 gets
+    # min(x, 0) (NaN stays NaN): in float32 that is the inline _expm1_nonpositive, without
+    # a call.
+    cdef floating zero = 0
+    return x if x > zero else alpha * _expm1_nonpositive(zero if x > zero else x)
 
 
 cdef inline floating _elu_grad(floating x, floating g, floating alpha) noexcept nogil:
     # torch's elu_backward: the x <= 0 branch holds at 0 (derivative alpha); g elsewhere,
-    # also at NaN.
-    return g * alpha * _exp(x) if x <= 0 else g
+    # also at NaN. exp gets min(x, 0), as expm1 in _elu.
+    cdef floating zero = 0
+    return g * alpha * _exp_nonpositive(zero if x > zero else x) if x <= zero else g
 
 
 cdef inline floating _softplus(floating x, floating beta, floating threshold) noexcept nogil:
