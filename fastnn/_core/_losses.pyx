@@ -197,6 +197,12 @@ cdef inline floating _valid(bint ok, floating like) noexcept nogil:
     return <floating> 0 if ok else <floating> NAN
 
 
+cdef inline floating _valid_finite(bint ok, floating x) noexcept nogil:
+    """0 for a valid element whose x is finite, NaN otherwise (added to its loss term):
+    x - x is 0 for finite x and NaN for inf or NaN."""
+    return (x - x) if ok else <floating> NAN
+
+
 cdef inline bint _in_unit(floating v) noexcept nogil:
     """0 <= v <= 1 (false for NaN)."""
     return (v >= <floating> 0) & (v <= <floating> 1)
@@ -255,7 +261,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
     cdef int n_zero = 0, n_minus = 0, n_soft = 0
     cdef double dr, ad, dd = p0
     cdef floating gsf = <floating> gs, eps = _eps(<floating> 0)
-    cdef floating y, x, r, a, h, e, ei, em, s, sc, inv, c, pw, q, q2, qg, qg1, ce, at, m
+    cdef floating y, x, r, a, h, e, ei, em, s, sc, inv, c, pw, q, qg, qg1, ce, at, aq, m
     cdef floating lp, lq, sp
     cdef floating delta = <floating> p0, inv_delta = <floating> (1.0 / p0) if p0 > 0 else 0
     cdef floating gamma = <floating> p1
@@ -266,7 +272,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
     cdef floating at1 = <floating> (2 * p0 - 1) if p0 >= 0 else 0
     # Constants of the dtype: Cython writes a literal 1 as the double 1.0, which would turn
     # float32 arithmetic into double arithmetic (half the vector width, plus conversions).
-    cdef floating zero = 0, one = 1, two = 2
+    cdef floating zero = 0, one = 1, two = 2, four = 4
 
     if kind == MSE:
         # r and r^2 in double: a float32 residual of 1e30 has a finite square (1e60).
@@ -397,7 +403,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                         e = t1[i]
                         inv = one / (one + e)
                         terms[i] = (w[i] * _logistic_ce(x, y, e)
-                                    + _valid(_in_unit(y), y) + (x - x))
+                                    + _valid_finite(_in_unit(y), x))
                         s = (one if x >= zero else e) * inv
                         g[i] = (gsf * w[i]) * (s - y)
             else:
@@ -412,7 +418,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                         inv = one / (one + e)
                         sp = _log1p_unit(e)
                         terms[i] = (w[i] * ((one - y) * x + c * (sp + (zero if x > zero else -x)))
-                                    + _valid(_in_unit(y), y) + (x - x))
+                                    + _valid_finite(_in_unit(y), x))
                         s = (one if x >= zero else e) * inv
                         g[i] = (gsf * w[i]) * (c * s - pw * y)
         elif gamma == 2:
@@ -420,7 +426,8 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
             # BCE-with-logits term (_logistic_ce) and q = 1 - p_t = s (1 - y) + (1 - s) y (no
             # cancellation).
             # d/dx = alpha_t ((s - y) q^gamma + ce gamma q^(gamma-1) s (1 - s) (1 - 2y)),
-            # here with gamma = 2: q^2 and 2 q. s (1 - s) = e / (1 + e)^2 for either sign,
+            # here with gamma = 2: alpha_t q ((s - y) q + ce s (1 - s) (2 - 4y)), and the
+            # term alpha_t q q ce shares alpha_t q. s (1 - s) = e / (1 + e)^2 for either sign,
             # and alpha_t = (1 - alpha) + (2 alpha - 1) y: one operation each.
             for i0 in range(0, n, 64):  # STEP
                 _prefetch_next_piece(yt, yp, g, i0)
@@ -434,12 +441,10 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                     sc = ei if x >= zero else inv
                     ce = _logistic_ce(x, y, e)
                     q = s * (one - y) + sc * y
-                    q2 = q * q
-                    at = at0 + at1 * y
-                    terms[i] = (w[i] * (at * ce * q2)
-                                + _valid(_in_unit(y), y) + (x - x))
-                    g[i] = (gsf * w[i]) * (at * ((s - y) * q2
-                                                 + (two * ce) * q * (ei * inv) * (one - two * y)))
+                    aq = (at0 + at1 * y) * q
+                    terms[i] = w[i] * (aq * q * ce) + _valid_finite(_in_unit(y), x)
+                    g[i] = (gsf * w[i]) * (aq * ((s - y) * q
+                                                 + ce * ((ei * inv) * (two - four * y))))
         else:
             # Any gamma >= 0: q^gamma = exp(gamma log q) for q > 0; 0^gamma is 1 for
             # gamma = 0, else 0. q^(gamma-1) s (1 - s) is bounded (q = 0 only where
@@ -471,7 +476,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                     qg1 = qg / q if q > zero else zero
                     at = at0 + at1 * y
                     terms[i] = (w[i] * (at * ce * qg)
-                                + _valid(_in_unit(y), y) + (x - x))
+                                + _valid_finite(_in_unit(y), x))
                     g[i] = (gsf * w[i]) * (at * ((s - y) * qg
                                                  + ce * gamma * qg1 * s * sc * (one - two * y)))
     elif kind == HINGE:
