@@ -69,25 +69,38 @@ def exp_nonpositive(elementary, x):
     return out
 
 
-def test_exp_nonpositive_is_within_2_ulp(elementary):
-    """The float32 polynomial of _inline_math.h. (In float64 _exp_nonpositive is glibc's
-    vector exp, not fastnn's: 2.88 ulp at most on this sweep, near x = -71.4.)"""
+def expm1_nonpositive(elementary, x):
+    out = np.empty_like(x)
+    elementary.expm1_nonpositive(x, out)
+    return out
+
+
+# The float32 polynomials of _inline_math.h, each with the reference and the lower end of its
+# sweep. exp(x) rounds to 0 below about -103.97: its sweep goes a little beyond, through the
+# subnormal results. expm1(x) rounds to -1 below about -17.3. (In float64 these functions are
+# glibc's, not fastnn's: glibc's vector exp is off by 2.88 ulp at most on this sweep, near
+# x = -71.4.)
+NONPOSITIVE_FUNCTIONS = [(exp_nonpositive, np.exp, -105.0), (expm1_nonpositive, np.expm1, -20.0)]
+
+
+@pytest.mark.parametrize("function, reference, lowest", NONPOSITIVE_FUNCTIONS,
+                         ids=["exp", "expm1"])
+def test_nonpositive_exp_is_within_2_ulp(elementary, function, reference, lowest):
     dtype = np.float32
-    # exp(x) rounds to 0 below about -103.97: the sweep goes a little beyond, through the
-    # subnormal results.
-    lowest = -105.0
+    tiny = np.finfo(dtype).smallest_subnormal
+    k = np.arange(np.floor(lowest / np.log(2.0)), 1)
     x = np.concatenate([
-        np.linspace(lowest, 0, 1 << 21),         # the whole domain, evenly
-        -np.geomspace(np.finfo(dtype).smallest_subnormal, 1, 1 << 14),  # near 0, exp ~ 1 + x
-        np.arange(-40, 1) * np.log(2.0),          # the points where k changes, and ...
-        np.arange(-40, 1) * np.log(2.0) + 0.5 * np.log(2.0),  # ... halfway between
+        np.linspace(lowest, 0, 1 << 21),   # the whole domain, evenly
+        -np.geomspace(tiny, 1, 1 << 14),   # near 0, where exp(x) - 1 would cancel in expm1
+        k * np.log(2.0),                   # the points where k changes, and ...
+        (k + 0.5) * np.log(2.0),           # ... halfway between
     ]).astype(dtype)
     x = x[x <= 0]
     x.setflags(write=False)
-    got = exp_nonpositive(elementary, x)
+    got = function(elementary, x)
     # in the subnormals the spacing is the smallest subnormal (np.spacing of a value that
     # rounds to 0 is the smallest subnormal as well)
-    assert_within_ulp(2.0, x, got, np.exp(x.astype(np.longdouble)), dtype)
+    assert_within_ulp(2.0, x, got, reference(x.astype(np.longdouble)), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -99,29 +112,6 @@ def test_exp_nonpositive_exact_points(elementary, dtype):
     assert got[2] == 0.0 and got[4] == 0.0
     assert np.isnan(got[3])
     assert got[6] == tiny  # exp(log(smallest subnormal)) is the smallest subnormal
-
-
-def expm1_nonpositive(elementary, x):
-    out = np.empty_like(x)
-    elementary.expm1_nonpositive(x, out)
-    return out
-
-
-def test_expm1_nonpositive_is_within_2_ulp(elementary):
-    """The float32 polynomial of _inline_math.h, over the range where expm1(x) is not yet -1
-    (it rounds to -1 below about -17.3) and down to the subnormals, where expm1(x) = x."""
-    dtype = np.float32
-    tiny = np.finfo(dtype).smallest_subnormal
-    x = np.concatenate([
-        np.linspace(-20, 0, 1 << 21),                # the whole domain, evenly
-        -np.geomspace(tiny, 1, 1 << 14),             # near 0, where exp(x) - 1 would cancel
-        np.arange(-30, 1) * np.log(2.0),             # the points where k changes, and ...
-        np.arange(-30, 1) * np.log(2.0) + 0.5 * np.log(2.0),  # ... halfway between
-    ]).astype(dtype)
-    x = x[x <= 0]
-    x.setflags(write=False)
-    got = expm1_nonpositive(elementary, x)
-    assert_within_ulp(2.0, x, got, np.expm1(x.astype(np.longdouble)), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
