@@ -158,7 +158,8 @@ class _Elementwise(Activation):
             with np.errstate(over="ignore"):
                 for name, value in zip(self._param_names, params):
                     cast = np.float32(value)
-                    if (np.isfinite(value) and not np.isfinite(cast)) or (value != 0 and cast == 0):
+                    overflows = np.isfinite(value) and not np.isfinite(cast)
+                    if overflows or (value != 0 and cast == 0):
                         raise ValueError(
                             f"{name}={value!r} does not fit in float32 (it becomes {cast}); "
                             f"use float64 input or a value within float32's range")

@@ -152,7 +152,8 @@ cdef inline floating _gelu_tanh_grad(floating x, floating g) noexcept nogil:
     cdef floating xc2 = xc * xc
     cdef floating t = _tanh(<floating> SQRT_2_PI * xc
                             * (<floating> 1 + <floating> GELU_CUBIC * xc2))
-    cdef floating du = <floating> SQRT_2_PI * (<floating> 1 + <floating> 3 * <floating> GELU_CUBIC * xc2)
+    cdef floating du = <floating> SQRT_2_PI * (<floating> 1
+                                               + <floating> 3 * <floating> GELU_CUBIC * xc2)
     return g * (<floating> 0.5 * (<floating> 1 + t)
                 + <floating> 0.5 * xc * (<floating> 1 - t * t) * du)
 
