@@ -25,12 +25,25 @@ cdef inline double sum_values(const floating* v, Py_ssize_t n) noexcept nogil:
     elements i with i % LANES == j), then the lanes pairwise. gcc keeps the lanes in vector
     registers: four AVX-512 registers of eight doubles, so four independent chains of adds
     (one chain would wait for each add's latency, about 4 cycles per 8 elements); the
-    order does not depend on the thread count or the vector width."""
+    order does not depend on the thread count or the vector width.
+
+    float32 values go to the lanes in fours, added in float32 first: lane j takes
+    (v[i + j] + v[i + LANES + j]) + (v[i + 2 LANES + j] + v[i + 3 LANES + j]). Each four is
+    off by at most 2 float32 ulps of its magnitude, the precision the values themselves
+    carry, and the conversions to double, which cost more than the additions, are a quarter
+    as many: measured on a float32 loss's piece of terms (1024 values), the sum went from
+    about 15% of binary cross-entropy's time to 5%."""
     cdef double acc[LANES]
-    cdef Py_ssize_t i, j, n_lanes = n - n % LANES
+    cdef Py_ssize_t i, j, start = 0, n_lanes = n - n % LANES
     for j in range(LANES):
         acc[j] = 0
-    for i in range(0, n_lanes, 32):  # LANES
+    if floating is float:
+        start = n - n % (4 * LANES)
+        for i in range(0, start, 128):  # 4 * LANES
+            for j in range(LANES):
+                acc[j] += <double> ((v[i + j] + v[i + LANES + j])
+                                    + (v[i + 2 * LANES + j] + v[i + 3 * LANES + j]))
+    for i in range(start, n_lanes, 32):  # LANES
         for j in range(LANES):
             acc[j] += v[i + j]
     for i in range(n_lanes, n):
