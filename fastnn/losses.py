@@ -20,7 +20,8 @@ gradient). ``out`` is a preallocated gradient array (y_pred's shape and dtype, c
 not overlapping the inputs).
 
 Arrays. y_pred is float32 or float64 and the computation stays in its dtype (y_true and
-sample_weight are converted to it; the value is a Python float summed in double).
+sample_weight are converted to it; the value is a Python float summed in double, with
+float32 terms added in fours before the double sum).
 y_true / y_pred are 1-D (n_samples,) or 2-D (n_samples, n_outputs); (n,) and (n, 1) are
 treated alike (no broadcasting) and the gradient has y_pred's shape. The distribution losses
 need 2-D y_pred (n_samples, n_classes); integer labels are 1-D (n_samples,). C- and

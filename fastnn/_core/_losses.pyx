@@ -23,7 +23,7 @@ normaliser is n_samples (or the sum of the sample weights) for the distribution 
 (categorical, sparse, softmax cross-entropy, KL), times n_outputs for the element-wise ones;
 with a class weight, softmax cross-entropy divides by the sum over samples of sample weight
 times the class weight of the target (torch's CrossEntropyLoss). Everything is summed in
-double.
+double (float32 terms in fours first, see sum_values in _reductions.pxd).
 
 float32 stays float32: every constant in a float expression is typed (Cython writes a
 literal 1 as the double 1.0, and C would then compute the whole expression in double, at
@@ -199,8 +199,8 @@ cdef inline void _prefetch_next_piece(const floating* yt, const floating* yp, fl
 # long dependency chains filling the out-of-order window).
 #
 # Terms are kept in the dtype (a float32 term is rounded to float32, its own precision; the
-# sum is in double) except where a square could overflow float32 (mse, mae, huber,
-# pseudo_huber: double terms).
+# sum is in double, after adding float32 terms in fours: sum_values) except where a square
+# could overflow float32 (mse, mae, huber, pseudo_huber: double terms).
 
 cdef inline floating _valid(bint ok, floating like) noexcept nogil:
     """0 for a valid element, NaN otherwise (added to its loss term), in like's type."""
@@ -889,8 +889,8 @@ cdef int _softmax_tile(const int64_t* labels, const floating* yt, const floating
             n_bad += not (check[r] == zero)
 
     # 3. One exp per element, of x - max <= 0, kept in z (meanwhile the next tile's memory
-    # is fetched, a part per column: see _prefetch_part); the row sums S in double, in a
-    # loop of their own (in float64 exp is a libmvec call, which clobbers every vector
+    # is fetched, a part per column: see _prefetch_part); the row sums S in double (below),
+    # in a loop of their own (in float64 exp is a libmvec call, which clobbers every vector
     # register, so whatever a loop that calls it keeps live is spilled and reloaded around
     # each call).
     for j in range(K):
