@@ -1,7 +1,9 @@
-"""Entry points to the point functions of _math.pxd that fastnn implements itself, for the
-tests: each applies the function to an array in a plain loop, which gcc vectorises as it
-does in the kernels (the same instruction set as the variant's kernels). Not public API."""
+"""Entry points to the point functions of _math.pxd that fastnn implements itself, and to the
+fixed-order sum of _reductions.pxd, for the tests: each applies the function to an array in
+a plain loop, which gcc vectorises as it does in the kernels (the same instruction set as
+the variant's kernels). Not public API."""
 from fastnn._core._math cimport _exp_nonpositive, _expm1_nonpositive, _log1p_unit
+from fastnn._core._reductions cimport sum_values as _sum_values
 from fastnn._core._typedefs cimport floating
 
 
@@ -29,3 +31,11 @@ def expm1_nonpositive(const floating[::1] x, floating[::1] out):
     with nogil:
         for i in range(x.shape[0]):
             out[i] = _expm1_nonpositive(x[i])
+
+
+def sum_values(const floating[::1] v):
+    """The sum of v in double, in _reductions.sum_values' fixed order (float32 in fours)."""
+    cdef double total
+    with nogil:
+        total = _sum_values(&v[0], v.shape[0]) if v.shape[0] > 0 else 0.0
+    return total
