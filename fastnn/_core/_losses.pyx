@@ -81,6 +81,9 @@ cdef extern from "_tiles.h" nogil:
                                            Py_ssize_t K)
     void _tile_out_f64 "fastnn_tile_out_f64"(const double* tile, double* dst, Py_ssize_t n,
                                              Py_ssize_t K)
+    int _softmax_labels_tile_f32 "fastnn_softmax_labels_tile_f32"(
+        const float* x, const int64_t* labels, float* g, Py_ssize_t n, Py_ssize_t K,
+        const float* sw, const float* cw, float gs, double* terms)
 
 
 cdef double LOG2 = 0.69314718055994530941723212145818
@@ -972,8 +975,12 @@ cdef double _softmax_tiles(const int64_t* labels, const floating* yt, const floa
         x = yp + (r0 + t) * K
         gt = (g + (r0 + t) * K) if g != NULL else NULL
         tt = (yt + (r0 + t) * K) if yt != NULL else NULL
-        n_bad += _softmax_tile((labels + r0 + t) if labels != NULL else NULL, tt, x, gt, m, K,
-                               sw + t, cw, gs, terms + t)
+        if floating is float and TILES_IN_REGISTERS and labels != NULL:
+            n_bad += _softmax_labels_tile_f32(x, labels + r0 + t, gt, m, K, sw + t, cw,
+                                              <float> gs, terms + t)
+        else:
+            n_bad += _softmax_tile((labels + r0 + t) if labels != NULL else NULL, tt, x, gt,
+                                   m, K, sw + t, cw, gs, terms + t)
     return sum_values(terms, nr) + (NAN if n_bad > 0 else 0.0)
 
 
