@@ -645,11 +645,13 @@ def test_softmax_many_rows_few_classes(n_classes, dtype, n_samples, variant):
                 tol = K_EPS * eps * (np.abs(expected_grad)
                                      + s64[:, None] * (C + c) / denominator)
                 assert np.all(np.abs(grad - expected_grad) <= tol)
-    # the in-kernel checks of the last (partial) tile
-    bad_label = labels.copy()
-    bad_label[-1] = n_classes
-    with pytest.raises(ValueError, match="outside"):
-        losses.get("softmax_crossentropy").value(bad_label, x)
+    # the in-kernel checks: the last (partial) tile, a tile's first row and its second half;
+    # labels too large for an int32 or a float32 to hold exactly
+    for row, bad in [(-1, n_classes), (0, -1), (32 * 5 + 20, 2**40), (32 * 7 + 3, 2**31)]:
+        bad_label = labels.copy()
+        bad_label[row] = bad
+        with pytest.raises(ValueError, match="outside"):
+            losses.get("softmax_crossentropy").value(bad_label, x)
     for bad, match in [(np.nan, "y_pred contains NaN"), (-np.inf, "y_pred contains inf"),
                        (np.inf, "y_pred contains inf")]:
         x_bad = x.copy()

@@ -797,7 +797,9 @@ cdef int _softmax_tile(const int64_t* labels, const floating* yt, const floating
     loops over the TILE rows that gcc turns into whole vectors (rows nr ... TILE - 1 are
     padding: zero logits, weight 0, computed and discarded). A short row costs no per-row
     loop, remainder or horizontal reduction this way; what it costs is the transposition
-    in and out.
+    in and out. Float32 logits with integer labels on AVX-512 builds take the same steps in
+    vector registers instead (fastnn_softmax_labels_tile_f32 in _tiles.h, called from
+    _softmax_tiles), with the same results.
 
     x, yt (dense targets, or NULL), labels (or NULL), g (or NULL for the value alone) and sw
     point at the tile's first row (sw at ONES when not given); cw at the class weights, or

@@ -1,4 +1,6 @@
-/* Transposition of softmax cross-entropy's tiles in vector registers (AVX-512 builds).
+/* Softmax cross-entropy's tiles in vector registers (AVX-512 builds): their transpositions,
+ * and the whole tile for float32 logits with integer labels (fastnn_softmax_labels_tile_f32,
+ * below the transpositions).
  *
  * _softmax_tile in _losses.pyx works on a tile of FASTNN_TILE = 32 short rows of K classes
  * (K <= 15 float32 or 7 float64), C-contiguous, transposed into columns: tile[j * 32 + r]
@@ -246,7 +248,7 @@ FASTNN_ALWAYS_INLINE int fastnn_softmax_labels_tile_f32_body(
     }
 
     /* 3. Row sums in double, the columns added in fours in float32 first (as in sum_values),
-     *    and their inverses; then their logs, in a loop gcc vectorises into libmvec's logf. */
+     *    and their inverses. */
     for (h = 0; h < 2; h++) {
         const float* e = z + 16 * h;
         __m512d s_lo = _mm512_setzero_pd(), s_hi = _mm512_setzero_pd();
@@ -266,22 +268,9 @@ FASTNN_ALWAYS_INLINE int fastnn_softmax_labels_tile_f32_body(
         inv_sums[h] = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
         _mm512_store_ps(sums + 16 * h, sum);
     }
-    for (r = 0; r < FASTNN_TILE; r++)
-        log_sums[r] = logf(sums[r]);
-
-    /* 4. Each row's loss w ((max - x_label) + log S), in double; the gradient
-     *    gs w (softmax - one-hot) = e v - [j == label] f with f = gs w and v = f / S, back in
-     *    row order. */
+    /* 4. The gradient gs w (softmax - one-hot) = e v - [j == label] f with f = gs w and
+     *    v = f / S, back in row order. */
     for (h = 0; h < 2; h++) {
-        const __m512 loss = _mm512_add_ps(_mm512_sub_ps(hi[h], picked[h]),
-                                          _mm512_load_ps(log_sums + 16 * h));
-        const __m512d nan = _mm512_set1_pd(NAN);
-        __m512d t_lo = _mm512_mul_pd(fastnn_low8_pd(weight[h]), fastnn_low8_pd(loss));
-        __m512d t_hi = _mm512_mul_pd(fastnn_high8_pd(weight[h]), fastnn_high8_pd(loss));
-        t_lo = _mm512_mask_mov_pd(t_lo, (__mmask8) invalid[h], nan);
-        t_hi = _mm512_mask_mov_pd(t_hi, (__mmask8) (invalid[h] >> 8), nan);
-        _mm512_mask_storeu_pd(terms + 16 * h, (__mmask8) rows[h], t_lo);
-        _mm512_mask_storeu_pd(terms + 16 * h + 8, (__mmask8) (rows[h] >> 8), t_hi);
         if (g != NULL && rows[h] != 0) {
             const __m512 f = _mm512_mul_ps(_mm512_set1_ps(gs), weight[h]);
             const __m512 v_scale = _mm512_mul_ps(f, inv_sums[h]);
@@ -297,6 +286,22 @@ FASTNN_ALWAYS_INLINE int fastnn_softmax_labels_tile_f32_body(
                 if (i < n - 16 * h)
                     _mm512_mask_storeu_ps(g + (16 * h + i) * K, k_mask, v[i]);
         }
+    }
+    /* 5. The logs of the row sums, in a loop gcc vectorises into libmvec's logf (after the
+     *    gradient: a call clobbers every vector register, and fewer values live across it
+     *    here), and each row's loss w ((max - x_label) + log S), in double. */
+    for (r = 0; r < FASTNN_TILE; r++)
+        log_sums[r] = logf(sums[r]);
+    for (h = 0; h < 2; h++) {
+        const __m512 loss = _mm512_add_ps(_mm512_sub_ps(hi[h], picked[h]),
+                                          _mm512_load_ps(log_sums + 16 * h));
+        const __m512d nan = _mm512_set1_pd(NAN);
+        __m512d t_lo = _mm512_mul_pd(fastnn_low8_pd(weight[h]), fastnn_low8_pd(loss));
+        __m512d t_hi = _mm512_mul_pd(fastnn_high8_pd(weight[h]), fastnn_high8_pd(loss));
+        t_lo = _mm512_mask_mov_pd(t_lo, (__mmask8) invalid[h], nan);
+        t_hi = _mm512_mask_mov_pd(t_hi, (__mmask8) (invalid[h] >> 8), nan);
+        _mm512_mask_storeu_pd(terms + 16 * h, (__mmask8) rows[h], t_lo);
+        _mm512_mask_storeu_pd(terms + 16 * h + 8, (__mmask8) (rows[h] >> 8), t_hi);
     }
     return n_bad;
 }
