@@ -130,20 +130,14 @@ cdef inline Py_ssize_t _rows_per_block(Py_ssize_t n_cols) noexcept nogil:
     return max(CHUNK_SIZE // max(n_cols, 1), 1)
 
 
-cdef extern from *:
-    """
-    /* Prefetch the cache line at byte offset `offset` from p (to read: rw 0, to write: 1).
-       The address is formed as an integer: it may lie beyond the end of the array, which
-       a prefetch allows (it never faults) and C pointer arithmetic does not. */
-    #include <stdint.h>
-    #if defined(__GNUC__)
-    #define FASTNN_PREFETCH(p, offset, rw) \
-        __builtin_prefetch((const void*) ((uintptr_t) (p) + (uintptr_t) (offset)), (rw), 3)
-    #else
-    #define FASTNN_PREFETCH(p, offset, rw) ((void) (p))
-    #endif
-    """
-    void _prefetch "FASTNN_PREFETCH"(const void* p, Py_ssize_t offset, int rw) noexcept nogil
+cdef extern from "_prefetch.h" nogil:
+    # _prefetch(p, offset, rw): the cache line at byte offset `offset` from p, to read (rw 0)
+    # or to write (1); _prefetch_bytes(x, g, yt, offset, end): the lines of bytes offset ...
+    # end - 1 of x and, unless NULL, of g (for writing) and yt. Both allow addresses beyond
+    # the arrays' ends.
+    void _prefetch "FASTNN_PREFETCH"(const void* p, Py_ssize_t offset, int rw)
+    void _prefetch_bytes "fastnn_prefetch_lines"(const void* x, const void* g, const void* yt,
+                                                 Py_ssize_t offset, Py_ssize_t end)
 
 
 cdef inline void _prefetch_lines(const floating* x, floating* g, const floating* yt,
@@ -151,15 +145,8 @@ cdef inline void _prefetch_lines(const floating* x, floating* g, const floating*
     """Ask for the cache lines of elements start ... start + count - 1 of x and, unless
     NULL, of g (for writing) and yt. They may lie beyond the arrays' ends, which a prefetch
     allows."""
-    cdef Py_ssize_t offset = start * <Py_ssize_t> sizeof(floating)
-    cdef Py_ssize_t end = offset + count * <Py_ssize_t> sizeof(floating)
-    while offset < end:
-        _prefetch(x, offset, 0)
-        if g != NULL:
-            _prefetch(g, offset, 1)
-        if yt != NULL:
-            _prefetch(yt, offset, 0)
-        offset += 64  # one cache line
+    _prefetch_bytes(x, g, yt, start * <Py_ssize_t> sizeof(floating),
+                    (start + count) * <Py_ssize_t> sizeof(floating))
 
 
 cdef inline void _prefetch_next_piece(const floating* yt, const floating* yp, floating* g,

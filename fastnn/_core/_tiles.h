@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "_inline_math.h"
+#include "_prefetch.h"
 #include "_simd_math.h"
 
 /* Rows per tile (_losses.pyx declares TILE from here). */
@@ -237,12 +238,8 @@ FASTNN_ALWAYS_INLINE int fastnn_softmax_labels_tile_f32_body(
     /* 2. One exp per element, of x - max <= 0; meanwhile the next tile's lines of x and g are
      *    asked for, a part per column (_prefetch_part in _losses.pyx says why). */
     for (j = 0; j < K; j++) {
-        const uintptr_t offset = (uintptr_t) (FASTNN_TILE * K + FASTNN_TILE * j) * sizeof(float);
-        for (i = 0; i < FASTNN_TILE * (ptrdiff_t) sizeof(float); i += 64) {
-            __builtin_prefetch((const void*) ((uintptr_t) x + offset + i), 0, 3);
-            if (g != NULL)
-                __builtin_prefetch((const void*) ((uintptr_t) g + offset + i), 1, 3);
-        }
+        const ptrdiff_t start = (FASTNN_TILE * K + FASTNN_TILE * j) * (ptrdiff_t) sizeof(float);
+        fastnn_prefetch_lines(x, g, NULL, start, start + FASTNN_TILE * (ptrdiff_t) sizeof(float));
         for (r = 0; r < FASTNN_TILE; r++)
             z[j * FASTNN_TILE + r] = fastnn_exp_nonpositive_f32(z[j * FASTNN_TILE + r]);
     }
