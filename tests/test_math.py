@@ -123,3 +123,55 @@ def test_expm1_nonpositive_exact_points(elementary, dtype):
     assert got[2] == -1.0 and got[4] == -1.0 and got[6] == -1.0
     assert np.isnan(got[3])
     assert got[5] == -tiny  # expm1(x) = x to within rounding for the smallest subnormal
+
+
+# The AVX-512 log of _inline_math.h (fastnn_log_ps16), used by float32 binary cross-entropy's
+# piece in vector registers (_pieces.h). Only the AVX-512 variant has it.
+LOG_PS16_VARIANTS = [isa for isa in VARIANTS
+                     if _dispatch.load("_elementary", isa=isa).has_log_ps16]
+
+
+@pytest.mark.skipif(not LOG_PS16_VARIANTS, reason="no AVX-512 variant on this machine")
+@pytest.mark.parametrize("isa", LOG_PS16_VARIANTS)
+def test_log_ps16_is_within_2_ulp(isa):
+    """Every 97th float32 from the smallest subnormal to the largest finite, every float32
+    near 1 (where log(x) is small and the f + f^2 Q(f) form must keep its relative
+    precision) and at the ends of the mantissa interval [0.75, 1.5)."""
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float32).eps / 2**8:
+        pytest.skip("the reference needs a long double well beyond float32 (x86: 80-bit)")
+    elementary = _dispatch.load("_elementary", isa=isa)
+    one = int(np.float32(1).view(np.uint32))
+    ends = np.float32([0.75, 1.5, 3.0, 0.375]).view(np.uint32).astype(np.int64)
+    bits = np.concatenate([
+        np.arange(1, 0x7F800000, 97, dtype=np.int64),
+        np.arange(one - 4096, one + 4096, dtype=np.int64),
+        (ends[:, None] + np.arange(-64, 64)).ravel(),
+    ]).astype(np.uint32)
+    x = bits.view(np.float32)
+    x = x[x != 1]  # log(1) = 0 exactly, checked below (its ulp spacing is a subnormal)
+    got = np.empty_like(x)
+    elementary.log_ps16(x, got)
+    assert_within_ulp(2.0, x, got, np.log(x.astype(np.longdouble)), np.float32)
+
+
+@pytest.mark.skipif(not LOG_PS16_VARIANTS, reason="no AVX-512 variant on this machine")
+@pytest.mark.parametrize("isa", LOG_PS16_VARIANTS)
+def test_log_ps16_exact_points(isa):
+    elementary = _dispatch.load("_elementary", isa=isa)
+    x = np.array([1.0, 0.0, -0.0, np.inf, np.nan, -1.0, -np.inf, 2.0, 0.5,
+                  np.finfo(np.float32).smallest_subnormal] + [1.0] * 7, dtype=np.float32)
+    got = np.empty_like(x)
+    elementary.log_ps16(x, got)  # 17 elements: a full vector and a masked one
+    assert got[0] == 0.0 and got[10:].tolist() == [0.0] * 7
+    assert got[1] == -np.inf and got[2] == -np.inf and got[3] == np.inf
+    assert np.isnan(got[4]) and np.isnan(got[5]) and np.isnan(got[6])
+    assert got[7] == np.float32(np.log(2.0)) and got[8] == np.float32(-np.log(2.0))
+    assert got[9] == pytest.approx(-149 * np.log(2.0), rel=np.finfo(np.float32).eps)
+
+
+def test_log_ps16_is_refused_without_avx512():
+    for isa in VARIANTS:
+        elementary = _dispatch.load("_elementary", isa=isa)
+        if not elementary.has_log_ps16:
+            with pytest.raises(NotImplementedError, match="AVX-512"):
+                elementary.log_ps16(np.ones(3, np.float32), np.empty(3, np.float32))

@@ -6,6 +6,13 @@ from fastnn._core._math cimport _exp_nonpositive, _expm1_nonpositive, _log1p_uni
 from fastnn._core._reductions cimport sum_values as _sum_values
 from fastnn._core._typedefs cimport floating
 
+cdef extern from "_inline_math.h" nogil:
+    bint HAS_LOG_PS16 "FASTNN_HAS_LOG_PS16"
+    void _log_ps16_array "fastnn_log_ps16_array"(const float* x, float* out, Py_ssize_t n)
+
+# Whether this variant has fastnn_log_ps16 (AVX-512 builds).
+has_log_ps16 = HAS_LOG_PS16
+
 
 def log1p_unit(const floating[::1] e, floating[::1] out):
     """out[i] = log(1 + e[i]) for 0 <= e[i] <= 1 (the polynomial of _math._log1p_unit)."""
@@ -31,6 +38,16 @@ def expm1_nonpositive(const floating[::1] x, floating[::1] out):
     with nogil:
         for i in range(x.shape[0]):
             out[i] = _expm1_nonpositive(x[i])
+
+
+def log_ps16(const float[::1] x, float[::1] out):
+    """out[i] = log(x[i]) by fastnn_log_ps16, the AVX-512 log of _inline_math.h (the
+    variants without AVX-512 do not have it: has_log_ps16)."""
+    if not HAS_LOG_PS16:
+        raise NotImplementedError("fastnn_log_ps16 needs an AVX-512 build")
+    if x.shape[0] > 0:
+        with nogil:
+            _log_ps16_array(&x[0], &out[0], x.shape[0])
 
 
 def sum_values(const floating[::1] v):

@@ -8,7 +8,9 @@ Three tiers, as in _activations.pyx:
    of _simd_math.h. Each loop writes the gradient and a buffer of per-element loss terms,
    which sum_values adds in a fixed order. Softmax cross-entropy of short rows (few classes)
    is vectorised across rows, one row per vector lane, in transposed tiles
-   (``_softmax_tile``);
+   (``_softmax_tile``). On AVX-512 builds two float32 cases are written in vector registers
+   instead, in C: the softmax tile with integer labels (_tiles.h) and binary cross-entropy's
+   piece (_pieces.h);
 2. the block driver ``_run``: the rows are cut into blocks of about CHUNK_SIZE elements that
    are shared out statically among the threads; each block writes its part of the gradient
    and its partial sums into its own slot, and the slots are added in block order. Block
@@ -48,12 +50,26 @@ from fastnn._core._typedefs cimport floating
 
 # (range() needs a literal step to become a C loop: the loops over pieces and groups write
 # 1024, with a comment.)
+cdef extern from "_pieces.h" nogil:
+    # Elements per call of an element-wise loop (PIECE): its loss terms, its intermediates
+    # and, for the value alone, its gradient go to stack buffers of this size, which stay in
+    # L1 (at most about 72 kB of stack per thread, in float64). Elements per step of an
+    # element-wise loop that asks for the next piece's memory (STEP; see Speed in tier 1):
+    # 64 float32 elements are four cache lines of each array. Binary cross-entropy of
+    # float32 in vector registers, on AVX-512 builds: see _pieces.h.
+    enum: PIECE "FASTNN_PIECE"
+    enum: STEP "FASTNN_STEP"
+    # BCELoss: log terms are clamped at -100 (torch), and the gradient's denominator
+    # p (1 - p) at 1e-12 (torch's EPSILON in binary_cross_entropy_backward, as a float).
+    double BCE_LOG_MIN "FASTNN_BCE_LOG_MIN"
+    double BCE_GRAD_EPS "FASTNN_BCE_GRAD_EPS"
+    bint PIECES_IN_REGISTERS "FASTNN_PIECES_IN_REGISTERS"
+    void _bce_piece_f32 "fastnn_bce_piece_f32"(const float* yt, const float* yp, float* g,
+                                               const float* w, float* terms, Py_ssize_t n,
+                                               float gs)
+
 cdef enum:
-    # Elements per call of an element-wise loop: its loss terms, its intermediates and, for
-    # the value alone, its gradient go to stack buffers of this size, which stay in L1
-    # (at most about 72 kB of stack per thread, in float64).
-    PIECE = 1024
-    # Rows per call of a row-wise loop (same reason).
+    # Rows per call of a row-wise loop (as PIECE).
     GROUP = 1024
     # Rows shorter than this many bytes (one cache line, one AVX-512 vector: 15 float32 or
     # 7 float64 classes) go in tiles; longer rows fill whole vectors and are cheaper row by
@@ -61,9 +77,6 @@ cdef enum:
     # about even at 14, slower from 16 on.
     TILE_ROW_BYTES = 64
     TILE_CLASSES = 15  # the most classes a tile takes (buffer size)
-    # Elements per step of an element-wise loop that asks for the next piece's memory (see
-    # Speed in tier 1): 64 float32 elements are four cache lines of each array.
-    STEP = 64
 
 cdef extern from "_tiles.h" nogil:
     # Softmax cross-entropy with few classes works on tiles of TILE (32) rows, transposed so
@@ -87,10 +100,6 @@ cdef extern from "_tiles.h" nogil:
 
 
 cdef double LOG2 = 0.69314718055994530941723212145818
-# BCELoss: log terms are clamped at -100 (torch), and the gradient's denominator
-# p (1 - p) at 1e-12 (torch's EPSILON in binary_cross_entropy_backward).
-cdef double BCE_LOG_MIN = -100.0
-cdef double BCE_GRAD_EPS = 9.999999960041972e-13  # float(1e-12), as torch uses it
 # Pseudo-Huber: beyond a = |r| / delta = 1e15, sqrt(1 + a^2) == a to within 1e-30 relative,
 # so it is taken as a; below, a^2 <= 1e30 does not overflow even in float32.
 cdef double PSEUDO_HUBER_BIG = 1e15
@@ -343,6 +352,12 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                 terms[i] = w[i] * (e - y * x) + _valid(y >= zero, y)
                 g[i] = (gsf * w[i]) * (e - y)
     elif kind == BINARY_CE:
+        if floating is float:
+            if PIECES_IN_REGISTERS:
+                # The steps below in one pass, in vector registers, with an inline log
+                # (_pieces.h).
+                _bce_piece_f32(yt, yp, g, w, terms, n, gsf)
+                return sum_values(terms, n)
         # torch BCELoss: -(y log p + (1 - y) log(1 - p)) with both logs clamped at >= -100,
         # so p = 0 or 1 gives a finite value (100 per wrong certain prediction). The
         # gradient is torch's (p - y) / max(p (1 - p), 1e-12): exact wherever
