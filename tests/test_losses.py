@@ -996,7 +996,7 @@ def test_bce_float32_keeps_small_terms_precise():
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(losses, "_kernels", _dispatch.load("_losses", isa=isa))
             value = losses.get("binary_crossentropy").value(np.zeros_like(p), p)
-        assert value == pytest.approx(expected, rel=4 * np.finfo(np.float32).eps, abs=0), isa
+        assert value == pytest.approx(expected, rel=4 * float(np.finfo(np.float32).eps), abs=0), isa
 
 
 def test_hinge_mixed_conventions_are_refused():
