@@ -53,12 +53,9 @@ from fastnn._core._typedefs cimport floating
 cdef extern from "_pieces.h" nogil:
     # Elements per call of an element-wise loop (PIECE): its loss terms, its intermediates
     # and, for the value alone, its gradient go to stack buffers of this size, which stay in
-    # L1 (at most about 72 kB of stack per thread, in float64). Elements per step of an
-    # element-wise loop that asks for the next piece's memory (STEP; see Speed in tier 1):
-    # 64 float32 elements are four cache lines of each array. Binary cross-entropy of
+    # L1 (at most about 72 kB of stack per thread, in float64). Binary cross-entropy of
     # float32 in vector registers, on AVX-512 builds: see _pieces.h.
     enum: PIECE "FASTNN_PIECE"
-    enum: STEP "FASTNN_STEP"
     # BCELoss: log terms are clamped at -100 (torch), and the gradient's denominator
     # p (1 - p) at 1e-12 (torch's EPSILON in binary_cross_entropy_backward, as a float).
     double BCE_LOG_MIN "FASTNN_BCE_LOG_MIN"
@@ -158,13 +155,6 @@ cdef inline void _prefetch_lines(const floating* x, floating* g, const floating*
                     (start + count) * <Py_ssize_t> sizeof(floating))
 
 
-cdef inline void _prefetch_next_piece(const floating* yt, const floating* yp, floating* g,
-                                      Py_ssize_t i) noexcept nogil:
-    """Ask for the lines of yp, g and yt one piece (PIECE elements) after elements
-    i ... i + STEP - 1: the step of the next piece that matches this one."""
-    _prefetch_lines(yp, g, yt, PIECE + i, STEP)
-
-
 # ---------------------------------------------------------------------------------------------
 # Tier 1: element-wise losses. Loops over one piece of n <= PIECE elements:
 #   terms[i] = w[i] * loss(y_true[i], y_pred[i])   (+ 0, or NaN for an invalid element)
@@ -184,15 +174,16 @@ cdef inline void _prefetch_next_piece(const floating* yt, const floating* yp, fl
 # touch each new page of an input or of g: a loop that only reads (a count, say) adds its
 # stalls to the arithmetic, so every first touch belongs in a loop that also computes
 # (binary cross-entropy: 1.7-1.9x the time of a copy at 1e7 elements with a separate count
-# of its soft labels, 1.4-1.5x without). The loop that writes g also asks for the memory
-# of the next piece, so that those first touches find it in cache: it runs in steps of
-# STEP elements, and before each step prefetches the lines of yt, yp and g one piece ahead
-# (_prefetch_next_piece; a vectorised loop cannot hold the prefetch itself). Measured at
-# 1e7 float32 elements against the same loops without it: 0.83-0.94x the time on 2
-# threads (log_cosh, bound by its arithmetic, 0.99x; binary cross-entropy 0.92x once and
-# 0.98x in a quieter repeat), 0.76-0.84x on 1, and about even in cache (1e5 elements).
-# mse, mae and huber stay plain loops: theirs are so short that the steps cost more in
-# cache (mse 1.14x at 1e5 elements) than the prefetch saves.
+# of its soft labels, 1.4-1.5x without). No loop asks for memory ahead (software
+# prefetch): the hardware prefetchers keep each array's stream ahead of the loops. An
+# earlier version ran the loop that writes g in steps of 64 elements, each asking for the
+# same step of the next piece; that paid on the host of the time (0.83-0.94x at 1e7 float32
+# elements on 2 threads) but on a later one (AMD EPYC with AVX-512, numpy's arrays on 2 MB
+# pages) it cost up to a quarter: without it, medians of 8-10 paired rounds of fresh
+# processes gave pseudo_huber 0.75-0.85x, hinge 0.79-0.90x, binary cross-entropy 0.90-0.96x
+# and the rest even (0.9-1.15x, within this host's spread between runs). Losses with one
+# libmvec call (poisson, categorical cross-entropy, KL) keep it in the loop that writes g:
+# split into two loops as above, categorical and KL took 1.09x and 1.16x.
 # Fusing everything into one loop did not pay: sigmoid cross-entropy in one loop ran 45%
 # fewer instructions than in two but took 1.2x the time in cache (likely the polynomials'
 # long dependency chains filling the out-of-order window).
@@ -282,7 +273,6 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
     # Constants of the dtype: Cython writes a literal 1 as the double 1.0, which would turn
     # float32 arithmetic into double arithmetic (half the vector width, plus conversions).
     cdef floating zero = 0, one = 1, two = 2, four = 4
-
     if kind == MSE:
         # r and r^2 in double: a float32 residual of 1e30 has a finite square (1e60).
         for i in range(n):
@@ -312,14 +302,12 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
         # r^2 / 2 there) and no overflow for large a, where h is taken as a (hypot-style:
         # a^2 is only formed below PSEUDO_HUBER_BIG). Gradient r / h, which tends to
         # +-delta. The last product is in double so that delta |r| may exceed float32.
-        for i0 in range(0, n, 64):  # STEP
-            _prefetch_next_piece(yt, yp, g, i0)
-            for i in range(i0, min(i0 + STEP, n)):
-                r = yp[i] - yt[i]
-                a = _fabs(r) * inv_delta
-                h = a if a > <floating> PSEUDO_HUBER_BIG else _sqrt(one + a * a)
-                dterms[i] = w[i] * (<double> delta * <double> (_fabs(r) * (a / (h + one))))
-                g[i] = (gsf * w[i]) * (r / h)
+        for i in range(n):
+            r = yp[i] - yt[i]
+            a = _fabs(r) * inv_delta
+            h = a if a > <floating> PSEUDO_HUBER_BIG else _sqrt(one + a * a)
+            dterms[i] = w[i] * (<double> delta * <double> (_fabs(r) * (a / (h + one))))
+            g[i] = (gsf * w[i]) * (r / h)
         return sum_values(dterms, n)
 
     if kind == LOG_COSH:
@@ -331,26 +319,22 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
         # |r| -> 0, where the value is r^2 / 2).
         for i in range(n):
             t1[i] = _expm1_nonpositive(-two * _fabs(yp[i] - yt[i]))
-        for i0 in range(0, n, 64):  # STEP
-            _prefetch_next_piece(yt, yp, g, i0)
-            for i in range(i0, min(i0 + STEP, n)):
-                r = yp[i] - yt[i]
-                em = t1[i]
-                terms[i] = w[i] * ((_fabs(r) + _log1p_unit(one + em)) - log2)
-                s = -em / (two + em)
-                g[i] = (gsf * w[i]) * (s if r >= zero else -s)
+        for i in range(n):
+            r = yp[i] - yt[i]
+            em = t1[i]
+            terms[i] = w[i] * ((_fabs(r) + _log1p_unit(one + em)) - log2)
+            s = -em / (two + em)
+            g[i] = (gsf * w[i]) * (s if r >= zero else -s)
     elif kind == POISSON:
         # torch PoissonNLLLoss(log_input=True, full=False): exp(x) - y x, gradient
         # exp(x) - y. exp(x) overflows beyond x = 88.7 (float32) / 709.8 (float64): the
         # value is then genuinely +inf, as in torch. Counts y must be >= 0.
-        for i0 in range(0, n, 64):  # STEP
-            _prefetch_next_piece(yt, yp, g, i0)
-            for i in range(i0, min(i0 + STEP, n)):
-                x = yp[i]
-                y = yt[i]
-                e = _exp(x)
-                terms[i] = w[i] * (e - y * x) + _valid(y >= zero, y)
-                g[i] = (gsf * w[i]) * (e - y)
+        for i in range(n):
+            x = yp[i]
+            y = yt[i]
+            e = _exp(x)
+            terms[i] = w[i] * (e - y * x) + _valid(y >= zero, y)
+            g[i] = (gsf * w[i]) * (e - y)
     elif kind == BINARY_CE:
         if floating is float:
             if PIECES_IN_REGISTERS:
@@ -373,31 +357,27 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
             n_soft += (y != zero) & (y != one)
             g[i] = _log(yp[i] if y == one else one - yp[i])
         if n_soft == 0:
-            for i0 in range(0, n, 64):  # STEP
-                _prefetch_next_piece(yt, yp, g, i0)
-                for i in range(i0, min(i0 + STEP, n)):
-                    x = yp[i]
-                    y = yt[i]
-                    inv = _bce_inverse(x)
-                    lp = _bce_log(g[i] if y == one
-                                  else _log_complement(x, g[i], inv, _bce_exact(x)))
-                    terms[i] = w[i] * -lp + _valid(_in_unit(x), x)
-                    g[i] = (gsf * w[i]) * ((x - y) * inv)
+            for i in range(n):
+                x = yp[i]
+                y = yt[i]
+                inv = _bce_inverse(x)
+                lp = _bce_log(g[i] if y == one
+                              else _log_complement(x, g[i], inv, _bce_exact(x)))
+                terms[i] = w[i] * -lp + _valid(_in_unit(x), x)
+                g[i] = (gsf * w[i]) * ((x - y) * inv)
         else:
             for i in range(n):
                 t1[i] = _log(yp[i])
-            for i0 in range(0, n, 64):  # STEP
-                _prefetch_next_piece(yt, yp, g, i0)
-                for i in range(i0, min(i0 + STEP, n)):
-                    x = yp[i]
-                    y = yt[i]
-                    inv = _bce_inverse(x)
-                    lp = _bce_log(t1[i])
-                    lq = (zero if y == one
-                          else _bce_log(_log_complement(x, g[i], inv, _bce_exact(x))))
-                    terms[i] = (w[i] * (-(y * lp + (one - y) * lq))
-                                + _valid(_in_unit(x) & _in_unit(y), y))
-                    g[i] = (gsf * w[i]) * ((x - y) * inv)
+            for i in range(n):
+                x = yp[i]
+                y = yt[i]
+                inv = _bce_inverse(x)
+                lp = _bce_log(t1[i])
+                lq = (zero if y == one
+                      else _bce_log(_log_complement(x, g[i], inv, _bce_exact(x))))
+                terms[i] = (w[i] * (-(y * lp + (one - y) * lq))
+                            + _valid(_in_unit(x) & _in_unit(y), y))
+                g[i] = (gsf * w[i]) * ((x - y) * inv)
     elif kind == SIGMOID_CE or kind == FOCAL:
         # e = exp(-|x|) <= 1 never overflows, so logits of +-1e4 give finite values, and
         # softplus(-|x|) = log1p(e) is a polynomial on [0, 1] (_log1p_unit). The sigmoid
@@ -410,32 +390,28 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
             # c = 1 + (pos_weight - 1) y; gradient c sigmoid(x) - pos_weight y. Without
             # pos_weight (c = 1) the term is _logistic_ce.
             if cp == NULL:
-                for i0 in range(0, n, 64):  # STEP
-                    _prefetch_next_piece(yt, yp, g, i0)
-                    for i in range(i0, min(i0 + STEP, n)):
-                        x = yp[i]
-                        y = yt[i]
-                        e = t1[i]
-                        inv = one / (one + e)
-                        terms[i] = (w[i] * _logistic_ce(x, y, e)
-                                    + _valid_finite(_in_unit(y), x))
-                        s = (one if x >= zero else e) * inv
-                        g[i] = (gsf * w[i]) * (s - y)
+                for i in range(n):
+                    x = yp[i]
+                    y = yt[i]
+                    e = t1[i]
+                    inv = one / (one + e)
+                    terms[i] = (w[i] * _logistic_ce(x, y, e)
+                                + _valid_finite(_in_unit(y), x))
+                    s = (one if x >= zero else e) * inv
+                    g[i] = (gsf * w[i]) * (s - y)
             else:
-                for i0 in range(0, n, 64):  # STEP
-                    _prefetch_next_piece(yt, yp, g, i0)
-                    for i in range(i0, min(i0 + STEP, n)):
-                        x = yp[i]
-                        y = yt[i]
-                        pw = cp[i]
-                        c = one + (pw - one) * y
-                        e = t1[i]
-                        inv = one / (one + e)
-                        sp = _log1p_unit(e)
-                        terms[i] = (w[i] * ((one - y) * x + c * (sp + (zero if x > zero else -x)))
-                                    + _valid_finite(_in_unit(y), x))
-                        s = (one if x >= zero else e) * inv
-                        g[i] = (gsf * w[i]) * (c * s - pw * y)
+                for i in range(n):
+                    x = yp[i]
+                    y = yt[i]
+                    pw = cp[i]
+                    c = one + (pw - one) * y
+                    e = t1[i]
+                    inv = one / (one + e)
+                    sp = _log1p_unit(e)
+                    terms[i] = (w[i] * ((one - y) * x + c * (sp + (zero if x > zero else -x)))
+                                + _valid_finite(_in_unit(y), x))
+                    s = (one if x >= zero else e) * inv
+                    g[i] = (gsf * w[i]) * (c * s - pw * y)
         elif gamma == 2:
             # torchvision sigmoid_focal_loss: alpha_t ce (1 - p_t)^gamma with ce the
             # BCE-with-logits term (_logistic_ce) and q = 1 - p_t = s (1 - y) + (1 - s) y (no
@@ -444,22 +420,20 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
             # here with gamma = 2: alpha_t q ((s - y) q + ce s (1 - s) (2 - 4y)), and the
             # term alpha_t q q ce shares alpha_t q. s (1 - s) = e / (1 + e)^2 for either sign,
             # and alpha_t = (1 - alpha) + (2 alpha - 1) y: one operation each.
-            for i0 in range(0, n, 64):  # STEP
-                _prefetch_next_piece(yt, yp, g, i0)
-                for i in range(i0, min(i0 + STEP, n)):
-                    x = yp[i]
-                    y = yt[i]
-                    e = t1[i]
-                    inv = one / (one + e)
-                    ei = e * inv
-                    s = inv if x >= zero else ei
-                    sc = ei if x >= zero else inv
-                    ce = _logistic_ce(x, y, e)
-                    q = s * (one - y) + sc * y
-                    aq = (at0 + at1 * y) * q
-                    terms[i] = w[i] * (aq * q * ce) + _valid_finite(_in_unit(y), x)
-                    g[i] = (gsf * w[i]) * (aq * ((s - y) * q
-                                                 + ce * ((ei * inv) * (two - four * y))))
+            for i in range(n):
+                x = yp[i]
+                y = yt[i]
+                e = t1[i]
+                inv = one / (one + e)
+                ei = e * inv
+                s = inv if x >= zero else ei
+                sc = ei if x >= zero else inv
+                ce = _logistic_ce(x, y, e)
+                q = s * (one - y) + sc * y
+                aq = (at0 + at1 * y) * q
+                terms[i] = w[i] * (aq * q * ce) + _valid_finite(_in_unit(y), x)
+                g[i] = (gsf * w[i]) * (aq * ((s - y) * q
+                                             + ce * ((ei * inv) * (two - four * y))))
         else:
             # Any gamma >= 0: q^gamma = exp(gamma log q) for q > 0; 0^gamma is 1 for
             # gamma = 0, else 0. q^(gamma-1) s (1 - s) is bounded (q = 0 only where
@@ -476,40 +450,36 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                 t4[i] = _log(t3[i])
             for i in range(n):
                 t4[i] = _exp_nonpositive(gamma * t4[i])  # gamma >= 0, log q <= 0
-            for i0 in range(0, n, 64):  # STEP
-                _prefetch_next_piece(yt, yp, g, i0)
-                for i in range(i0, min(i0 + STEP, n)):
-                    x = yp[i]
-                    y = yt[i]
-                    e = t1[i]
-                    inv = one / (one + e)
-                    s = (one if x >= zero else e) * inv
-                    sc = (e if x >= zero else one) * inv
-                    q = t3[i]
-                    ce = t2[i]
-                    qg = t4[i] if q > zero else (one if gamma == zero else zero)
-                    qg1 = qg / q if q > zero else zero
-                    at = at0 + at1 * y
-                    terms[i] = (w[i] * (at * ce * qg)
-                                + _valid_finite(_in_unit(y), x))
-                    g[i] = (gsf * w[i]) * (at * ((s - y) * qg
-                                                 + ce * gamma * qg1 * s * sc * (one - two * y)))
+            for i in range(n):
+                x = yp[i]
+                y = yt[i]
+                e = t1[i]
+                inv = one / (one + e)
+                s = (one if x >= zero else e) * inv
+                sc = (e if x >= zero else one) * inv
+                q = t3[i]
+                ce = t2[i]
+                qg = t4[i] if q > zero else (one if gamma == zero else zero)
+                qg1 = qg / q if q > zero else zero
+                at = at0 + at1 * y
+                terms[i] = (w[i] * (at * ce * qg)
+                            + _valid_finite(_in_unit(y), x))
+                g[i] = (gsf * w[i]) * (at * ((s - y) * qg
+                                             + ce * gamma * qg1 * s * sc * (one - two * y)))
     elif kind == HINGE:
         # Keras hinge: max(1 - y s, 0) with labels 0 mapped to -1 (labels in {0, 1} or
         # {-1, 1}; the caller makes the value NaN when a call mixes 0 and -1, from the
         # counts). Gradient -y where the margin is positive, 0 elsewhere (and at the kink).
         # Written with 0/1 factors rather than selects, which gcc vectorises here.
-        for i0 in range(0, n, 64):  # STEP
-            _prefetch_next_piece(yt, yp, g, i0)
-            for i in range(i0, min(i0 + STEP, n)):
-                x = yp[i]
-                y = yt[i]
-                c = y - <floating> (y == zero)
-                m = one - c * x
-                h = <floating> (m > zero)
-                terms[i] = (w[i] * (m * h)
-                            + _valid((y == one) | (y == -one) | (y == zero), y) + (x - x))
-                g[i] = -(gsf * w[i]) * c * h
+        for i in range(n):
+            x = yp[i]
+            y = yt[i]
+            c = y - <floating> (y == zero)
+            m = one - c * x
+            h = <floating> (m > zero)
+            terms[i] = (w[i] * (m * h)
+                        + _valid((y == one) | (y == -one) | (y == zero), y) + (x - x))
+            g[i] = -(gsf * w[i]) * c * h
         for i in range(n):
             n_zero += yt[i] == zero
             n_minus += yt[i] == -one
@@ -519,27 +489,23 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
         # -y log p with p clipped to [eps, 1] (eps = the dtype's machine epsilon) so that
         # p = 0 gives a finite term; gradient -y / max(p, eps), i.e. the unclipped
         # derivative with a bounded denominator (as torch's BCELoss gradient).
-        for i0 in range(0, n, 64):  # STEP
-            _prefetch_next_piece(yt, yp, g, i0)
-            for i in range(i0, min(i0 + STEP, n)):
-                x = yp[i]
-                y = yt[i]
-                q = x if x > eps else eps
-                terms[i] = w[i] * (-y * _log(q)) + _valid(_in_unit(y) & _in_unit(x), y)
-                g[i] = (gsf * w[i]) * (-y / q)
+        for i in range(n):
+            x = yp[i]
+            y = yt[i]
+            q = x if x > eps else eps
+            terms[i] = w[i] * (-y * _log(q)) + _valid(_in_unit(y) & _in_unit(x), y)
+            g[i] = (gsf * w[i]) * (-y / q)
     elif kind == KL_DIVERGENCE:
         # p log(p / q) with q clipped to [eps, 1] and 0 log 0 = 0 (torch's convention
         # for the target); log of the ratio (<= 1 / eps) rather than a difference of logs:
         # one log per element, and exact 0 for p == q. Gradient -p / max(q, eps).
-        for i0 in range(0, n, 64):  # STEP
-            _prefetch_next_piece(yt, yp, g, i0)
-            for i in range(i0, min(i0 + STEP, n)):
-                x = yp[i]
-                y = yt[i]
-                inv = one / (x if x > eps else eps)
-                terms[i] = (w[i] * (y * _log(y * inv) if y > zero else zero)
-                            + _valid(_in_unit(y) & _in_unit(x), y))
-                g[i] = (gsf * w[i]) * (-y * inv)
+        for i in range(n):
+            x = yp[i]
+            y = yt[i]
+            inv = one / (x if x > eps else eps)
+            terms[i] = (w[i] * (y * _log(y * inv) if y > zero else zero)
+                        + _valid(_in_unit(y) & _in_unit(x), y))
+            g[i] = (gsf * w[i]) * (-y * inv)
     return sum_values(terms, n)
 
 

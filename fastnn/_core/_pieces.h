@@ -20,13 +20,9 @@
 #include <math.h>
 #include <stddef.h>
 #include "_inline_math.h"
-#include "_prefetch.h"
 
-/* Elements per piece, and per step of a loop that asks for the next piece's memory (64
- * float32 elements are four cache lines of each array); _losses.pyx declares PIECE and STEP
- * from here. */
+/* Elements per piece; _losses.pyx declares PIECE from here. */
 #define FASTNN_PIECE 1024
-#define FASTNN_STEP 64
 
 /* torch's BCELoss: log terms clamped at >= -100, gradient denominator max(p (1 - p), 1e-12)
  * (float(1e-12)); _losses.pyx declares both from here. */
@@ -39,7 +35,7 @@
 /* Binary cross-entropy of elements 0 ... n - 1 (n <= FASTNN_PIECE): terms[i] = w[i] times
  * the loss of (yt[i], yp[i]), NaN where yp[i] or yt[i] is outside [0, 1];
  * g[i] = gs w[i] (p - y) / max(p (1 - p), 1e-12). The steps of _elementwise_piece's
- * BINARY_CE, 16 elements at a time; the lines of the next piece are prefetched as there. */
+ * BINARY_CE, 16 elements at a time (_elementwise_piece has asked for the memory ahead). */
 static inline void fastnn_bce_piece_f32(const float *yt, const float *yp, float *g,
                                         const float *w, float *terms, ptrdiff_t n, float gs)
 {
@@ -47,57 +43,53 @@ static inline void fastnn_bce_piece_f32(const float *yt, const float *yp, float 
     const __m512 eps = _mm512_set1_ps((float) FASTNN_BCE_GRAD_EPS);
     const __m512 log_min = _mm512_set1_ps((float) FASTNN_BCE_LOG_MIN);
     const __m512 nan = _mm512_set1_ps(NAN), vgs = _mm512_set1_ps(gs);
-    ptrdiff_t i0, i;
-    for (i0 = 0; i0 < n; i0 += FASTNN_STEP) {
-        fastnn_prefetch_lines(yp, g, yt, (FASTNN_PIECE + i0) * (ptrdiff_t) sizeof(float),
-                              (FASTNN_PIECE + i0 + FASTNN_STEP) * (ptrdiff_t) sizeof(float));
-        for (i = i0; i < n && i < i0 + FASTNN_STEP; i += 16) {
-            __mmask16 live = n - i >= 16 ? (__mmask16) 0xFFFF
-                                         : (__mmask16) ((1u << (n - i)) - 1);
-            __m512 x = _mm512_maskz_loadu_ps(live, yp + i);
-            __m512 y = _mm512_maskz_loadu_ps(live, yt + i);
-            __m512 wi = _mm512_maskz_loadu_ps(live, w + i);
-            __mmask16 is_one = _mm512_cmp_ps_mask(y, one, _CMP_EQ_OQ);
-            __mmask16 hard = is_one | _mm512_cmp_ps_mask(y, zero, _CMP_EQ_OQ);
-            __mmask16 x_ok = _mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ)
-                             & _mm512_cmp_ps_mask(x, one, _CMP_LE_OQ);
-            __m512 u = _mm512_sub_ps(one, x);
-            __m512 h = _mm512_mul_ps(x, u);
-            /* inv = 1 / max(p u, 1e-12); where p u >= 1e-12 (exact), p inv = 1 / u */
-            __mmask16 exact = _mm512_cmp_ps_mask(h, eps, _CMP_GE_OQ);
-            __m512 inv = _mm512_div_ps(one, _mm512_mask_blend_ps(exact, eps, h));
-            __m512 inv_u = _mm512_mask_mul_ps(one, exact, x, inv);
-            /* u = fl(1 - p) is off by d = (u - 1) + p, exactly; log(1 - p) = log(u) - d / u
-               to first order (_log_complement in _losses.pyx) */
-            __m512 d = _mm512_add_ps(_mm512_sub_ps(u, one), x);
-            __m512 loss, ok_term;
-            if ((hard & live) == live) {
-                /* hard labels: one log, of p where y = 1 and of 1 - p where y = 0 */
-                __m512 log_q = fastnn_log_ps16(_mm512_mask_blend_ps(is_one, u, x));
-                __m512 log_p = _mm512_mask_blend_ps(is_one, _mm512_fnmadd_ps(d, inv_u, log_q),
-                                                    log_q);
-                /* max(-100, log) in this order keeps NaN (vmaxps returns its second
-                   operand when either is NaN) */
-                loss = _mm512_sub_ps(zero, _mm512_max_ps(log_min, log_p));
-                ok_term = _mm512_mul_ps(wi, loss);
-            } else {
-                /* soft labels: -(y log p + (1 - y) log(1 - p)), log(1 - p) taken as 0
-                   where y = 1 (0 times a finite log); y must lie in [0, 1] too */
-                __m512 log_p = _mm512_max_ps(log_min, fastnn_log_ps16(x));
-                __m512 log_c = _mm512_max_ps(log_min,
-                                             _mm512_fnmadd_ps(d, inv_u, fastnn_log_ps16(u)));
-                log_c = _mm512_mask_blend_ps(is_one, log_c, zero);
-                loss = _mm512_fmadd_ps(y, log_p, _mm512_mul_ps(_mm512_sub_ps(one, y), log_c));
-                ok_term = _mm512_mul_ps(wi, _mm512_sub_ps(zero, loss));
-                x_ok &= _mm512_cmp_ps_mask(y, zero, _CMP_GE_OQ)
-                        & _mm512_cmp_ps_mask(y, one, _CMP_LE_OQ);
-            }
-            /* term + 0 where valid (as the loops add _valid: +0, never -0), NaN elsewhere */
-            _mm512_mask_storeu_ps(terms + i, live, _mm512_mask_add_ps(nan, x_ok, ok_term, zero));
-            _mm512_mask_storeu_ps(g + i, live,
-                                  _mm512_mul_ps(_mm512_mul_ps(vgs, wi),
-                                                _mm512_mul_ps(_mm512_sub_ps(x, y), inv)));
+    ptrdiff_t i;
+    for (i = 0; i < n; i += 16) {
+        __mmask16 live = n - i >= 16 ? (__mmask16) 0xFFFF
+                                     : (__mmask16) ((1u << (n - i)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(live, yp + i);
+        __m512 y = _mm512_maskz_loadu_ps(live, yt + i);
+        __m512 wi = _mm512_maskz_loadu_ps(live, w + i);
+        __mmask16 is_one = _mm512_cmp_ps_mask(y, one, _CMP_EQ_OQ);
+        __mmask16 hard = is_one | _mm512_cmp_ps_mask(y, zero, _CMP_EQ_OQ);
+        __mmask16 x_ok = _mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ)
+                         & _mm512_cmp_ps_mask(x, one, _CMP_LE_OQ);
+        __m512 u = _mm512_sub_ps(one, x);
+        __m512 h = _mm512_mul_ps(x, u);
+        /* inv = 1 / max(p u, 1e-12); where p u >= 1e-12 (exact), p inv = 1 / u */
+        __mmask16 exact = _mm512_cmp_ps_mask(h, eps, _CMP_GE_OQ);
+        __m512 inv = _mm512_div_ps(one, _mm512_mask_blend_ps(exact, eps, h));
+        __m512 inv_u = _mm512_mask_mul_ps(one, exact, x, inv);
+        /* u = fl(1 - p) is off by d = (u - 1) + p, exactly; log(1 - p) = log(u) - d / u
+           to first order (_log_complement in _losses.pyx) */
+        __m512 d = _mm512_add_ps(_mm512_sub_ps(u, one), x);
+        __m512 loss, ok_term;
+        if ((hard & live) == live) {
+            /* hard labels: one log, of p where y = 1 and of 1 - p where y = 0 */
+            __m512 log_q = fastnn_log_ps16(_mm512_mask_blend_ps(is_one, u, x));
+            __m512 log_p = _mm512_mask_blend_ps(is_one, _mm512_fnmadd_ps(d, inv_u, log_q),
+                                                log_q);
+            /* max(-100, log) in this order keeps NaN (vmaxps returns its second
+               operand when either is NaN) */
+            loss = _mm512_sub_ps(zero, _mm512_max_ps(log_min, log_p));
+            ok_term = _mm512_mul_ps(wi, loss);
+        } else {
+            /* soft labels: -(y log p + (1 - y) log(1 - p)), log(1 - p) taken as 0
+               where y = 1 (0 times a finite log); y must lie in [0, 1] too */
+            __m512 log_p = _mm512_max_ps(log_min, fastnn_log_ps16(x));
+            __m512 log_c = _mm512_max_ps(log_min,
+                                         _mm512_fnmadd_ps(d, inv_u, fastnn_log_ps16(u)));
+            log_c = _mm512_mask_blend_ps(is_one, log_c, zero);
+            loss = _mm512_fmadd_ps(y, log_p, _mm512_mul_ps(_mm512_sub_ps(one, y), log_c));
+            ok_term = _mm512_mul_ps(wi, _mm512_sub_ps(zero, loss));
+            x_ok &= _mm512_cmp_ps_mask(y, zero, _CMP_GE_OQ)
+                    & _mm512_cmp_ps_mask(y, one, _CMP_LE_OQ);
         }
+        /* term + 0 where valid (as the loops add _valid: +0, never -0), NaN elsewhere */
+        _mm512_mask_storeu_ps(terms + i, live, _mm512_mask_add_ps(nan, x_ok, ok_term, zero));
+        _mm512_mask_storeu_ps(g + i, live,
+                              _mm512_mul_ps(_mm512_mul_ps(vgs, wi),
+                                            _mm512_mul_ps(_mm512_sub_ps(x, y), inv)));
     }
 }
 

@@ -1,5 +1,6 @@
-/* Prefetching for the loss kernels: the one loop over cache lines that the element-wise
- * pieces, the softmax tiles of _losses.pyx and the register tile of _tiles.h all use.
+/* Prefetching for the loss kernels: the one loop over cache lines that the softmax tiles of
+ * _losses.pyx and the register tile of _tiles.h both use (the element-wise pieces leave it to
+ * the hardware; see Speed in _losses.pyx's tier 1).
  *
  * FASTNN_PREFETCH(p, offset, rw) asks for the cache line at byte offset `offset` from p (to
  * read: rw 0, to write: 1). The address is formed as an integer: it may lie beyond the end
