@@ -1,9 +1,10 @@
 """fastnn's own point functions (_math.pxd) against NumPy, in every compiled variant.
 
-_log1p_unit (float32 and float64), _exp_nonpositive and _expm1_nonpositive (float32; in
-float64 they are glibc's exp and expm1) are polynomials, not libm calls: their accuracy is the
-polynomials', so it is measured here in ulps over their whole domains ([0, 1] and x <= 0), in
-the baseline (no FMA), AVX2 and AVX-512 builds (the loop is vectorised differently in each).
+_log1p_unit (float32 and float64), _exp_nonpositive, _expm1_nonpositive and _log (float32; in
+float64 they are glibc's exp, expm1 and log) are polynomials, not libm calls: their accuracy is
+the polynomials', so it is measured here in ulps over their whole domains ([0, 1], x <= 0 and
+x > 0), in the baseline (no FMA), AVX2 and AVX-512 builds (the loop is vectorised differently
+in each).
 The special points are checked in both dtypes."""
 import numpy as np
 import pytest
@@ -125,6 +126,58 @@ def test_expm1_nonpositive_exact_points(elementary, dtype):
     assert got[5] == -tiny  # expm1(x) = x to within rounding for the smallest subnormal
 
 
+def log_sweep():
+    """Every 97th float32 from the smallest subnormal to the largest finite, every float32
+    near 1 (where log(x) is small and the f + f^2 Q(f) form must keep its relative
+    precision) and at the ends of the mantissa interval [0.75, 1.5), without 1 (log(1) = 0
+    exactly, checked with the special points: its ulp spacing is a subnormal)."""
+    one = int(np.float32(1).view(np.uint32))
+    ends = np.float32([0.75, 1.5, 3.0, 0.375]).view(np.uint32).astype(np.int64)
+    bits = np.concatenate([
+        np.arange(1, 0x7F800000, 97, dtype=np.int64),
+        np.arange(one - 4096, one + 4096, dtype=np.int64),
+        (ends[:, None] + np.arange(-64, 64)).ravel(),
+    ]).astype(np.uint32)
+    x = bits.view(np.float32)
+    return x[x != 1]
+
+
+def log_points(dtype):
+    """The special points of log and its exact values, 17 of them: a full vector of 16 and a
+    masked one (for fastnn_log_ps16)."""
+    return np.array([1.0, 0.0, -0.0, np.inf, np.nan, -1.0, -np.inf, 2.0, 0.5,
+                     np.finfo(dtype).smallest_subnormal] + [1.0] * 7, dtype=dtype)
+
+
+def assert_log_points(got, dtype):
+    assert got[0] == 0.0 and got[10:].tolist() == [0.0] * 7
+    assert got[1] == -np.inf and got[2] == -np.inf and got[3] == np.inf
+    assert np.isnan(got[4]) and np.isnan(got[5]) and np.isnan(got[6])
+    assert got[7] == dtype(np.log(2.0)) and got[8] == dtype(-np.log(2.0))
+    lowest_exponent = np.log2(float(np.finfo(dtype).smallest_subnormal))
+    assert got[9] == pytest.approx(lowest_exponent * np.log(2.0),
+                                   rel=float(np.finfo(dtype).eps))
+
+
+# _log: fastnn's inline log in float32 (fastnn_log_f32 of _inline_math.h), glibc's in float64.
+def test_log_is_within_2_ulp(elementary):
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float32).eps / 2**8:
+        pytest.skip("the reference needs a long double well beyond float32 (x86: 80-bit)")
+    x = log_sweep()
+    x.setflags(write=False)
+    got = np.empty_like(x)
+    elementary.log(x, got)
+    assert_within_ulp(2.0, x, got, np.log(x.astype(np.longdouble)), np.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_exact_points(elementary, dtype):
+    x = log_points(dtype)
+    got = np.empty_like(x)
+    elementary.log(x, got)
+    assert_log_points(got, dtype)
+
+
 # The AVX-512 log of _inline_math.h (fastnn_log_ps16), used by float32 binary cross-entropy's
 # piece in vector registers (_pieces.h). Only the AVX-512 variant has it.
 LOG_PS16_VARIANTS = [isa for isa in VARIANTS
@@ -134,21 +187,10 @@ LOG_PS16_VARIANTS = [isa for isa in VARIANTS
 @pytest.mark.skipif(not LOG_PS16_VARIANTS, reason="no AVX-512 variant on this machine")
 @pytest.mark.parametrize("isa", LOG_PS16_VARIANTS)
 def test_log_ps16_is_within_2_ulp(isa):
-    """Every 97th float32 from the smallest subnormal to the largest finite, every float32
-    near 1 (where log(x) is small and the f + f^2 Q(f) form must keep its relative
-    precision) and at the ends of the mantissa interval [0.75, 1.5)."""
     if np.finfo(np.longdouble).eps >= np.finfo(np.float32).eps / 2**8:
         pytest.skip("the reference needs a long double well beyond float32 (x86: 80-bit)")
     elementary = _dispatch.load("_elementary", isa=isa)
-    one = int(np.float32(1).view(np.uint32))
-    ends = np.float32([0.75, 1.5, 3.0, 0.375]).view(np.uint32).astype(np.int64)
-    bits = np.concatenate([
-        np.arange(1, 0x7F800000, 97, dtype=np.int64),
-        np.arange(one - 4096, one + 4096, dtype=np.int64),
-        (ends[:, None] + np.arange(-64, 64)).ravel(),
-    ]).astype(np.uint32)
-    x = bits.view(np.float32)
-    x = x[x != 1]  # log(1) = 0 exactly, checked below (its ulp spacing is a subnormal)
+    x = log_sweep()
     got = np.empty_like(x)
     elementary.log_ps16(x, got)
     assert_within_ulp(2.0, x, got, np.log(x.astype(np.longdouble)), np.float32)
@@ -158,15 +200,27 @@ def test_log_ps16_is_within_2_ulp(isa):
 @pytest.mark.parametrize("isa", LOG_PS16_VARIANTS)
 def test_log_ps16_exact_points(isa):
     elementary = _dispatch.load("_elementary", isa=isa)
-    x = np.array([1.0, 0.0, -0.0, np.inf, np.nan, -1.0, -np.inf, 2.0, 0.5,
-                  np.finfo(np.float32).smallest_subnormal] + [1.0] * 7, dtype=np.float32)
+    x = log_points(np.float32)
     got = np.empty_like(x)
-    elementary.log_ps16(x, got)  # 17 elements: a full vector and a masked one
-    assert got[0] == 0.0 and got[10:].tolist() == [0.0] * 7
-    assert got[1] == -np.inf and got[2] == -np.inf and got[3] == np.inf
-    assert np.isnan(got[4]) and np.isnan(got[5]) and np.isnan(got[6])
-    assert got[7] == np.float32(np.log(2.0)) and got[8] == np.float32(-np.log(2.0))
-    assert got[9] == pytest.approx(-149 * np.log(2.0), rel=float(np.finfo(np.float32).eps))
+    elementary.log_ps16(x, got)
+    assert_log_points(got, np.float32)
+
+
+@pytest.mark.skipif(not LOG_PS16_VARIANTS, reason="no AVX-512 variant on this machine")
+@pytest.mark.parametrize("isa", LOG_PS16_VARIANTS)
+def test_log_ps16_and_the_inline_log_agree_bit_for_bit(isa):
+    """The two codings of one method (intrinsics for _pieces.h, bits of a float for the
+    loops) give the same float32 everywhere, so binary cross-entropy's register piece and
+    the loops differ in nothing."""
+    elementary = _dispatch.load("_elementary", isa=isa)
+    x = np.concatenate([log_sweep(), log_points(np.float32)])
+    in_registers, inline = np.empty_like(x), np.empty_like(x)
+    elementary.log_ps16(x, in_registers)
+    elementary.log(x, inline)
+    nan = np.isnan(in_registers)  # NaN for x < 0, of either sign: the sign does not matter
+    np.testing.assert_array_equal(np.isnan(inline), nan)
+    np.testing.assert_array_equal(in_registers[~nan].view(np.uint32),
+                                  inline[~nan].view(np.uint32))
 
 
 def test_log_ps16_is_refused_without_avx512():

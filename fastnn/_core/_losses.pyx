@@ -169,10 +169,11 @@ cdef inline void _prefetch_lines(const floating* x, floating* g, const floating*
 # around each call). The transcendental losses are therefore split into one loop per call,
 # passing intermediates through L1-resident piece buffers (t1, t2, ...), then one loop that
 # combines them; in float32 the logistic and softmax losses take exp of a non-positive
-# argument inline (_exp_nonpositive), without a call. Within a thread, the time of a piece
-# is close to its arithmetic plus its memory stalls, which come in the loops that first
-# touch each new page of an input or of g: a loop that only reads (a count, say) adds its
-# stalls to the arithmetic, so every first touch belongs in a loop that also computes
+# argument inline (_exp_nonpositive), without a call, and every log is inline (_log).
+# Within a thread, the time of a piece is close to its arithmetic plus its memory stalls,
+# which come in the loops that first touch each new page of an input or of g: a loop that
+# only reads (a count, say) adds its stalls to the arithmetic, so every first touch belongs
+# in a loop that also computes
 # (binary cross-entropy: 1.7-1.9x the time of a copy at 1e7 elements with a separate count
 # of its soft labels, 1.4-1.5x without). No loop asks for memory ahead (software
 # prefetch): the hardware prefetchers keep each array's stream ahead of the loops. An
@@ -182,8 +183,9 @@ cdef inline void _prefetch_lines(const floating* x, floating* g, const floating*
 # pages) it cost up to a quarter: without it, medians of 8-10 paired rounds of fresh
 # processes gave pseudo_huber 0.75-0.85x, hinge 0.79-0.90x, binary cross-entropy 0.90-0.96x
 # and the rest even (0.9-1.15x, within this host's spread between runs). Losses with one
-# libmvec call (poisson, categorical cross-entropy, KL) keep it in the loop that writes g:
-# split into two loops as above, categorical and KL took 1.09x and 1.16x.
+# transcendental function (poisson's exp, categorical cross-entropy's and KL's log) keep it
+# in the loop that writes g: split into two loops as above, when their float32 log was still
+# libmvec's, categorical and KL took 1.09x and 1.16x.
 # Fusing everything into one loop did not pay: sigmoid cross-entropy in one loop ran 45%
 # fewer instructions than in two but took 1.2x the time in cache (likely the polynomials'
 # long dependency chains filling the out-of-order window).

@@ -5,7 +5,8 @@
 # compiled for. Keep loops that call these branch-free (selects are fine) so that they
 # vectorise; -fno-math-errno (setup.py) lets gcc inline sqrt and fabs as instructions.
 # _log1p_unit, _exp_nonpositive and _expm1_nonpositive (float32) are fastnn's own: polynomials
-# for a bounded argument, inlined in the loop (the last two in C, _inline_math.h).
+# for a bounded argument, inlined in the loop (the last two in C, _inline_math.h); so is _log
+# in float32 (_inline_math.h), for every argument.
 
 from fastnn._core._typedefs cimport floating
 
@@ -14,7 +15,6 @@ cdef extern from "_simd_math.h" nogil:
     double exp(double)
     float expm1f(float)
     double expm1(double)
-    float logf(float)
     double log(double)
     float tanhf(float)
     double tanh(double)
@@ -28,6 +28,7 @@ cdef extern from "_simd_math.h" nogil:
 cdef extern from "_inline_math.h" nogil:
     float _exp_nonpositive_f32 "fastnn_exp_nonpositive_f32"(float x)
     float _expm1_nonpositive_f32 "fastnn_expm1_nonpositive_f32"(float x)
+    float _log_f32 "fastnn_log_f32"(float x)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -45,8 +46,10 @@ cdef inline floating _expm1(floating x) noexcept nogil:
 
 
 cdef inline floating _log(floating x) noexcept nogil:
+    """log(x): inline C for float32 (_inline_math.h: gcc vectorises it in the loop, where
+    logf would be a libmvec call), glibc's log in float64."""
     if floating is float:
-        return logf(x)
+        return _log_f32(x)
     else:
         return log(x)
 

@@ -2,16 +2,18 @@
  * float32 probabilities (fastnn_bce_piece_f32).
  *
  * _elementwise_piece in _losses.pyx computes a piece of n <= FASTNN_PIECE elements in plain
- * loops that gcc vectorises. Binary cross-entropy there takes two: one for libmvec's log
- * (a call, which clobbers every vector register) into the gradient's memory, and one that
- * combines it. Here the log is fastnn_log_ps16 (_inline_math.h), inline, so the piece is one
+ * loops that gcc vectorises. Binary cross-entropy there takes two: one for the log into the
+ * gradient's memory (in float64 a libmvec call, which clobbers every vector register), and
+ * one that combines it. Here the log is fastnn_log_ps16 (_inline_math.h), so the piece is one
  * pass over its elements with everything in registers. Measured in a C harness against a
- * replica of the two loops: 0.72x in L1, 0.75-0.79x on 1e7 elements on 2 threads.
+ * replica of the two loops with libmvec's logf: 0.72x in L1, 0.75-0.79x on 1e7 elements on
+ * 2 threads.
  *
  * The Cython loops stay for float64 and for builds without AVX-512, with the same steps
- * (see BINARY_CE in _elementwise_piece, which documents the formulas): only the log differs
- * (this one and libmvec's are both within about an ulp), so the terms may differ in their
- * last bit between the two; the gradients are the same.
+ * (see BINARY_CE in _elementwise_piece, which documents the formulas). Their float32 log,
+ * fastnn_log_f32, is fastnn_log_ps16's method in scalar code and gives the same bits
+ * (tests/test_math.py), so with FMA the two give the same terms; the gradients are the same
+ * in every build.
  *
  * FASTNN_PIECES_IN_REGISTERS is 1 where fastnn_bce_piece_f32 is available, 0 elsewhere.
  */

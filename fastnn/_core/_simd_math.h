@@ -19,7 +19,6 @@ FASTNN_SIMD_DECL float expf(float);
 FASTNN_SIMD_DECL double exp(double);
 FASTNN_SIMD_DECL float expm1f(float);
 FASTNN_SIMD_DECL double expm1(double);
-FASTNN_SIMD_DECL float logf(float);
 FASTNN_SIMD_DECL double log(double);
 FASTNN_SIMD_DECL float tanhf(float);
 FASTNN_SIMD_DECL double tanh(double);

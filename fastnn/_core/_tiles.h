@@ -284,11 +284,10 @@ FASTNN_ALWAYS_INLINE int fastnn_softmax_labels_tile_f32_body(
                     _mm512_mask_storeu_ps(g + (16 * h + i) * K, k_mask, v[i]);
         }
     }
-    /* 5. The logs of the row sums, in a loop gcc vectorises into libmvec's logf (after the
-     *    gradient: a call clobbers every vector register, and fewer values live across it
-     *    here), and each row's loss w ((max - x_label) + log S), in double. */
+    /* 5. The logs of the row sums, in a loop gcc vectorises (fastnn_log_f32, as the Cython
+     *    tile's _log), and each row's loss w ((max - x_label) + log S), in double. */
     for (r = 0; r < FASTNN_TILE; r++)
-        log_sums[r] = logf(sums[r]);
+        log_sums[r] = fastnn_log_f32(sums[r]);
     for (h = 0; h < 2; h++) {
         const __m512 loss = _mm512_add_ps(_mm512_sub_ps(hi[h], picked[h]),
                                           _mm512_load_ps(log_sums + 16 * h));
