@@ -1,10 +1,10 @@
 """fastnn's own point functions (_math.pxd) against NumPy, in every compiled variant.
 
-_log1p_unit (float32 and float64), _exp_nonpositive, _expm1_nonpositive and _log (float32; in
-float64 they are glibc's exp, expm1 and log) are polynomials, not libm calls: their accuracy is
-the polynomials', so it is measured here in ulps over their whole domains ([0, 1], x <= 0 and
-x > 0), in the baseline (no FMA), AVX2 and AVX-512 builds (the loop is vectorised differently
-in each).
+_log1p_unit (float32 and float64), _exp_nonpositive, _expm1_nonpositive, _exp and _log
+(float32; in float64 they are glibc's exp, expm1 and log) are polynomials, not libm calls:
+their accuracy is the polynomials', so it is measured here in ulps over their whole domains
+([0, 1], x <= 0, every x and x > 0), in the baseline (no FMA), AVX2 and AVX-512 builds (the
+loop is vectorised differently in each).
 The special points are checked in both dtypes."""
 import numpy as np
 import pytest
@@ -124,6 +124,41 @@ def test_expm1_nonpositive_exact_points(elementary, dtype):
     assert got[2] == -1.0 and got[4] == -1.0 and got[6] == -1.0
     assert np.isnan(got[3])
     assert got[5] == -tiny  # expm1(x) = x to within rounding for the smallest subnormal
+
+
+# _exp: fastnn's inline exp in float32 (fastnn_exp_f32, for arguments of either sign; poisson),
+# glibc's in float64.
+def test_exp_is_within_2_ulp(elementary):
+    """Over [-105, 89], evenly, through the subnormal results and up to the overflow at
+    88.72, and at the points where k changes and halfway between."""
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float32).eps / 2**8:
+        pytest.skip("the reference needs a long double well beyond float32 (x86: 80-bit)")
+    k = np.arange(-151, 129)
+    x = np.concatenate([
+        np.linspace(-105, 89, 1 << 21),
+        np.geomspace(np.finfo(np.float32).smallest_subnormal, 1, 1 << 14),  # near 0, positive
+        k * np.log(2.0), (k + 0.5) * np.log(2.0),
+    ]).astype(np.float32)
+    x.setflags(write=False)
+    got = np.empty_like(x)
+    elementary.exp(x, got)
+    exact = np.exp(x.astype(np.longdouble))
+    finite = exact <= np.finfo(np.float32).max
+    assert np.all(np.isinf(got[~finite]))  # beyond log(largest float32) = 88.72
+    assert_within_ulp(2.0, x[finite], got[finite], exact[finite], np.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_exact_points(elementary, dtype):
+    big = 1e4  # beyond both dtypes' overflow
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, big, -big, 1.0, -1.0], dtype=dtype)
+    got = np.empty_like(x)
+    elementary.exp(x, got)
+    assert got[0] == 1.0 and got[1] == 1.0
+    assert got[2] == np.inf and got[3] == 0.0 and np.isnan(got[4])
+    assert got[5] == np.inf and got[6] == 0.0
+    eps = float(np.finfo(dtype).eps)
+    assert got[7] == pytest.approx(np.e, rel=eps) and got[8] == pytest.approx(1 / np.e, rel=eps)
 
 
 def log_sweep():

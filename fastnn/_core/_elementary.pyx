@@ -2,7 +2,7 @@
 fixed-order sum of _reductions.pxd, for the tests: each applies the function to an array in
 a plain loop, which gcc vectorises as it does in the kernels (the same instruction set as
 the variant's kernels). Not public API."""
-from fastnn._core._math cimport _exp_nonpositive, _expm1_nonpositive, _log, _log1p_unit
+from fastnn._core._math cimport _exp, _exp_nonpositive, _expm1_nonpositive, _log, _log1p_unit
 from fastnn._core._reductions cimport sum_values as _sum_values
 from fastnn._core._typedefs cimport floating
 
@@ -38,6 +38,15 @@ def expm1_nonpositive(const floating[::1] x, floating[::1] out):
     with nogil:
         for i in range(x.shape[0]):
             out[i] = _expm1_nonpositive(x[i])
+
+
+def exp(const floating[::1] x, floating[::1] out):
+    """out[i] = exp(x[i]) (_math._exp: fastnn's inline exp in float32, glibc's exp in
+    float64)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = _exp(x[i])
 
 
 def log(const floating[::1] x, floating[::1] out):

@@ -1,17 +1,16 @@
-# Type-generic scalar maths for the kernels: _exp(x) calls expf for float and exp for double,
-# and so on. The C functions come from _simd_math.h, which gives the transcendental ones the
+# Type-generic scalar maths for the kernels: _tanh(x) calls tanhf for float and tanh for
+# double, and so on. The C functions come from _simd_math.h, which gives the transcendental ones the
 # "simd" attribute: in a loop gcc can vectorise, each call becomes a call of glibc's vector
 # variant (libmvec), 4/8/16 elements at a time depending on the instruction set the module is
 # compiled for. Keep loops that call these branch-free (selects are fine) so that they
 # vectorise; -fno-math-errno (setup.py) lets gcc inline sqrt and fabs as instructions.
 # _log1p_unit, _exp_nonpositive and _expm1_nonpositive (float32) are fastnn's own: polynomials
-# for a bounded argument, inlined in the loop (the last two in C, _inline_math.h); so is _log
-# in float32 (_inline_math.h), for every argument.
+# for a bounded argument, inlined in the loop (the last two in C, _inline_math.h); so are _exp
+# and _log in float32 (_inline_math.h), for every argument.
 
 from fastnn._core._typedefs cimport floating
 
 cdef extern from "_simd_math.h" nogil:
-    float expf(float)
     double exp(double)
     float expm1f(float)
     double expm1(double)
@@ -29,11 +28,14 @@ cdef extern from "_inline_math.h" nogil:
     float _exp_nonpositive_f32 "fastnn_exp_nonpositive_f32"(float x)
     float _expm1_nonpositive_f32 "fastnn_expm1_nonpositive_f32"(float x)
     float _log_f32 "fastnn_log_f32"(float x)
+    float _exp_f32 "fastnn_exp_f32"(float x)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
+    """exp(x): inline C for float32 (_inline_math.h: gcc vectorises it in the loop, where
+    expf would be a libmvec call), glibc's exp in float64."""
     if floating is float:
-        return expf(x)
+        return _exp_f32(x)
     else:
         return exp(x)
 

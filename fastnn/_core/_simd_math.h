@@ -15,7 +15,6 @@
     && !defined(__FAST_MATH__) && !defined(FASTNN_NO_SIMD_MATH)
 #if __GLIBC_PREREQ(2, 35)
 #define FASTNN_SIMD_DECL __attribute__((__simd__("notinbranch")))
-FASTNN_SIMD_DECL float expf(float);
 FASTNN_SIMD_DECL double exp(double);
 FASTNN_SIMD_DECL float expm1f(float);
 FASTNN_SIMD_DECL double expm1(double);
