@@ -1,8 +1,8 @@
 # Type-generic scalar maths for the kernels: _tanh(x) calls tanhf for float and tanh for
-# double, and so on. The C functions come from _simd_math.h, which gives the transcendental ones the
-# "simd" attribute: in a loop gcc can vectorise, each call becomes a call of glibc's vector
-# variant (libmvec), 4/8/16 elements at a time depending on the instruction set the module is
-# compiled for. Keep loops that call these branch-free (selects are fine) so that they
+# double, and so on. The C functions come from _simd_math.h, which gives the transcendental
+# ones the "simd" attribute: in a loop gcc can vectorise, each call becomes a call of glibc's
+# vector variant (libmvec), 4/8/16 elements at a time depending on the instruction set the
+# module is compiled for. Keep loops that call these branch-free (selects are fine) so that they
 # vectorise; -fno-math-errno (setup.py) lets gcc inline sqrt and fabs as instructions.
 # _log1p_unit, _exp_nonpositive and _expm1_nonpositive (float32) are fastnn's own: polynomials
 # for a bounded argument, inlined in the loop (the last two in C, _inline_math.h); so are _exp
