@@ -168,24 +168,24 @@ cdef inline void _prefetch_lines(const floating* x, floating* g, const floating*
 # values (gcc keeps the loop's constants in registers and saves and restores all of them
 # around each call). The transcendental losses are therefore split into one loop per call,
 # passing intermediates through L1-resident piece buffers (t1, t2, ...), then one loop that
-# combines them; in float32 the logistic and softmax losses take exp of a non-positive
-# argument inline (_exp_nonpositive), without a call, and every log is inline (_log).
-# Within a thread, the time of a piece is close to its arithmetic plus its memory stalls,
-# which come in the loops that first touch each new page of an input or of g: a loop that
-# only reads (a count, say) adds its stalls to the arithmetic, so every first touch belongs
-# in a loop that also computes
-# (binary cross-entropy: 1.7-1.9x the time of a copy at 1e7 elements with a separate count
-# of its soft labels, 1.4-1.5x without). No loop asks for memory ahead (software
-# prefetch): the hardware prefetchers keep each array's stream ahead of the loops. An
-# earlier version ran the loop that writes g in steps of 64 elements, each asking for the
-# same step of the next piece; that paid on the host of the time (0.83-0.94x at 1e7 float32
-# elements on 2 threads) but on a later one (AMD EPYC with AVX-512, numpy's arrays on 2 MB
-# pages) it cost up to a quarter: without it, medians of 8-10 paired rounds of fresh
-# processes gave pseudo_huber 0.75-0.85x, hinge 0.79-0.90x, binary cross-entropy 0.90-0.96x
-# and the rest even (0.9-1.15x, within this host's spread between runs). Losses with one
+# combines them. In float32 no call is left: the logistic and softmax losses take exp of a
+# non-positive argument inline (_exp_nonpositive), poisson its exp (_exp) and every loss its
+# log (_log). Within a thread, the time of a piece is close to its arithmetic plus its memory
+# stalls, which come in the loops that first touch each new page of an input or of g: a loop
+# that only reads (a count, say) adds its stalls to the arithmetic, so every first touch
+# belongs in a loop that also computes (binary cross-entropy: 1.7-1.9x the time of a copy at
+# 1e7 elements with a separate count of its soft labels, 1.4-1.5x without).
+# No loop asks for memory ahead (software prefetch): the hardware prefetchers keep each
+# array's stream ahead of the loops. An earlier version ran the loop that writes g in steps
+# of 64 elements, each asking for the same step of the next piece; that paid on the host of
+# the time (0.83-0.94x at 1e7 float32 elements on 2 threads) but on a later one (AMD EPYC
+# with AVX-512, numpy's arrays on 2 MB pages) it cost up to a quarter: without it, medians
+# of 8-10 paired rounds of fresh processes gave pseudo_huber 0.75-0.85x, hinge 0.79-0.90x,
+# binary cross-entropy 0.90-0.96x and the rest even (0.9-1.15x, within this host's spread
+# between runs). Losses with one
 # transcendental function (poisson's exp, categorical cross-entropy's and KL's log) keep it
-# in the loop that writes g: split into two loops as above, when their float32 log was still
-# libmvec's, categorical and KL took 1.09x and 1.16x.
+# in the loop that writes g: split into two loops as above, when their float32 exp and log
+# were still libmvec's, poisson took 1.22x, categorical 1.09x and KL 1.16x.
 # Where float32 has no call left, log cosh takes its inline expm1 in the loop that writes g,
 # without t1: 0.88-0.92x the time of two loops at 1e7 float32 elements on 2 threads (paired
 # A/B, 8-12 rounds of fresh processes, three runs). The logistic losses keep two loops, their
@@ -279,6 +279,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
     # Constants of the dtype: Cython writes a literal 1 as the double 1.0, which would turn
     # float32 arithmetic into double arithmetic (half the vector width, plus conversions).
     cdef floating zero = 0, one = 1, two = 2, four = 4
+
     if kind == MSE:
         # r and r^2 in double: a float32 residual of 1e30 has a finite square (1e60).
         for i in range(n):
