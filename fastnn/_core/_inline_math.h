@@ -1,8 +1,9 @@
-/* exp(x) and expm1(x) for x <= 0, and log(x), in float32, inline: fastnn's own point
- * functions for loops that take exp(-|z|) or exp(x - max) (the logistic losses, softplus,
- * softmax), expm1(-2|r|) (log cosh) or the log of anything (the losses). Declared in
- * _math.pxd as _exp_nonpositive, _expm1_nonpositive and (in _log) fastnn_log_f32, which
- * take glibc's vector exp, expm1 and log for float64 instead. At the end of this file: log
+/* exp(x) and expm1(x) for x <= 0, exp(x) and log(x) for every x, in float32, inline: fastnn's
+ * own point functions for loops that take exp(-|z|) or exp(x - max) (the logistic losses,
+ * softplus, softmax), expm1(-2|r|) (log cosh), the exp of a log-mean (poisson) or the log
+ * of anything (the losses). Declared in _math.pxd as _exp_nonpositive, _expm1_nonpositive
+ * and (in _exp and _log) fastnn_exp_f32 and fastnn_log_f32, which take glibc's vector exp,
+ * expm1 and log for float64 instead. At the end of this file: log
  * of 16 floats in an AVX-512 register (fastnn_log_ps16), for code written in intrinsics.
  *
  * Why: a libmvec call costs the call and the spills of every vector register around it (see
@@ -43,6 +44,11 @@
 
 #define FASTNN_ALWAYS_INLINE static inline __attribute__((always_inline))
 
+/* ln2 in two parts (Cody and Waite): LN2_HI has trailing zero bits, so k LN2_HI is exact for
+ * |k| <= 152, and LN2_LO carries the rest of ln2. Used by the exps' reduction and the logs. */
+#define FASTNN_LN2_HI 0.693145751953125f
+#define FASTNN_LN2_LO 1.42860682030941723212e-06f
+
 /* x = k ln2 + r with k = round(x / ln2), |r| <= ln2 / 2, for |x| <= 150.5 ln2; returns r,
  * and in *z_bits the bits of z = 1.5 2^23 + 151 + k, which carry k (see below). */
 FASTNN_ALWAYS_INLINE float fastnn_reduce_ln2_bits_f32(float x, uint32_t *z_bits)
@@ -50,11 +56,10 @@ FASTNN_ALWAYS_INLINE float fastnn_reduce_ln2_bits_f32(float x, uint32_t *z_bits)
     /* 1.5 2^23 + 151: x / ln2 + shift rounds to an integer z (the 1.5 2^23 keeps z in
      * [2^23, 2^24), where the float spacing is 1) whose low mantissa bits are k + 151. */
     const float shift = 12583063.0f;
-    const float ln2_hi = 0.693145751953125f, ln2_lo = 1.42860682030941723212e-06f;
     float z = x * 1.44269504f + shift;
     float kf = z - shift;
     memcpy(z_bits, &z, sizeof *z_bits);
-    return (x - kf * ln2_hi) - kf * ln2_lo;
+    return (x - kf * FASTNN_LN2_HI) - kf * FASTNN_LN2_LO;
 }
 
 /* The reduction for -150.5 ln2 < x <= 0 (see above); returns r, and 2^(k + 24) in *scale (a
@@ -82,14 +87,20 @@ FASTNN_ALWAYS_INLINE float fastnn_exp_taylor_tail_f32(float r)
     return p * r + 0.5f;
 }
 
+/* exp(r) = 1 + r (1 + r tail(r)), for |r| <= ln2 / 2. */
+FASTNN_ALWAYS_INLINE float fastnn_exp_taylor_f32(float r)
+{
+    float p = fastnn_exp_taylor_tail_f32(r);
+    p = p * r + 1.0f;
+    return p * r + 1.0f;
+}
+
 FASTNN_ALWAYS_INLINE float fastnn_exp_nonpositive_f32(float x)
 {
     float r, p, scale;
     x = x < -104.0f ? -104.0f : x;
     r = fastnn_reduce_ln2_f32(x, &scale);
-    p = fastnn_exp_taylor_tail_f32(r);
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;  /* exp(r) */
+    p = fastnn_exp_taylor_f32(r);
     /* p 2^(k + 24) is exact; the product with 2^-24 rounds once, into the subnormals too */
     return (p * scale) * 5.9604644775390625e-08f;
 }
@@ -135,11 +146,20 @@ FASTNN_ALWAYS_INLINE float fastnn_exp_f32(float x)
     bits2 = (uint32_t) (k - k1 + 127) << 23;
     memcpy(&scale1, &bits1, sizeof bits1);
     memcpy(&scale2, &bits2, sizeof bits2);
-    p = fastnn_exp_taylor_tail_f32(r);
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;  /* exp(r) */
+    p = fastnn_exp_taylor_f32(r);
     return (p * scale1) * scale2;
 }
+
+/* The coefficients of Q, log(m) = f + f^2 Q(f) for f = m - 1 in [-0.25, 0.5): both logs below
+ * use them (see fastnn_log_ps16 for the fit). */
+#define FASTNN_LOG_Q0 (-0.5000006f)
+#define FASTNN_LOG_Q1 0.3333355f
+#define FASTNN_LOG_Q2 (-0.24993442f)
+#define FASTNN_LOG_Q3 0.19977078f
+#define FASTNN_LOG_Q4 (-0.16822822f)
+#define FASTNN_LOG_Q5 0.14983922f
+#define FASTNN_LOG_Q6 (-0.12067307f)
+#define FASTNN_LOG_Q7 0.054131635f
 
 /* log(x) in float32, inline, for every x: the method of fastnn_log_ps16 below (see there),
  * written with the bits of x so that gcc vectorises it in any instruction set, where glibc's
@@ -158,7 +178,6 @@ FASTNN_ALWAYS_INLINE float fastnn_exp_f32(float x)
  */
 FASTNN_ALWAYS_INLINE float fastnn_log_f32(float x)
 {
-    const float ln2_hi = 0.693145751953125f, ln2_lo = 1.42860682030941723212e-06f;
     const int tiny = x < 1.17549435e-38f;  /* below the smallest normal float */
     float xs = tiny ? x * 8388608.0f : x, m, e, f, q, log_m, result;
     uint32_t bits, m_bits;
@@ -169,16 +188,16 @@ FASTNN_ALWAYS_INLINE float fastnn_log_f32(float x)
     memcpy(&m, &m_bits, sizeof m);
     e = (float) (shifted >> 23) - (tiny ? 23.0f : 0.0f);
     f = m - 1.0f;
-    q = 0.054131635f;
-    q = q * f + -0.12067307f;
-    q = q * f + 0.14983922f;
-    q = q * f + -0.16822822f;
-    q = q * f + 0.19977078f;
-    q = q * f + -0.24993442f;
-    q = q * f + 0.3333355f;
-    q = q * f + -0.5000006f;
+    q = FASTNN_LOG_Q7;
+    q = q * f + FASTNN_LOG_Q6;
+    q = q * f + FASTNN_LOG_Q5;
+    q = q * f + FASTNN_LOG_Q4;
+    q = q * f + FASTNN_LOG_Q3;
+    q = q * f + FASTNN_LOG_Q2;
+    q = q * f + FASTNN_LOG_Q1;
+    q = q * f + FASTNN_LOG_Q0;
     log_m = (f * f) * q + f;
-    result = e * ln2_hi + (e * ln2_lo + log_m);
+    result = e * FASTNN_LN2_HI + (e * FASTNN_LN2_LO + log_m);
     result = x > 0.0f ? result : (x == 0.0f ? -INFINITY : NAN);
     return x == INFINITY ? x : result;
 }
@@ -206,19 +225,19 @@ FASTNN_ALWAYS_INLINE float fastnn_log_f32(float x)
 
 FASTNN_ALWAYS_INLINE __m512 fastnn_log_ps16(__m512 x)
 {
-    const __m512 ln2_hi = _mm512_set1_ps(0.693145751953125f);
-    const __m512 ln2_lo = _mm512_set1_ps(1.42860682030941723212e-06f);
+    const __m512 ln2_hi = _mm512_set1_ps(FASTNN_LN2_HI);
+    const __m512 ln2_lo = _mm512_set1_ps(FASTNN_LN2_LO);
     __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan);
     __m512 e = _mm512_sub_ps(_mm512_getexp_ps(x), _mm512_getexp_ps(m));
     __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
-    __m512 q = _mm512_set1_ps(0.054131635f);
-    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(-0.12067307f));
-    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.14983922f));
-    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(-0.16822822f));
-    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.19977078f));
-    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(-0.24993442f));
-    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.3333355f));
-    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(-0.5000006f));
+    __m512 q = _mm512_set1_ps(FASTNN_LOG_Q7);
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(FASTNN_LOG_Q6));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(FASTNN_LOG_Q5));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(FASTNN_LOG_Q4));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(FASTNN_LOG_Q3));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(FASTNN_LOG_Q2));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(FASTNN_LOG_Q1));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(FASTNN_LOG_Q0));
     __m512 log_m = _mm512_fmadd_ps(_mm512_mul_ps(f, f), q, f);
     return _mm512_fmadd_ps(e, ln2_hi, _mm512_fmadd_ps(e, ln2_lo, log_m));
 }
