@@ -1036,8 +1036,23 @@ cdef double _sparse_group(const int64_t* labels, const floating* yp, floating* g
     cdef int64_t lab
     cdef bint ok
     cdef int n_bad = 0
+    # Check every probability and zero the gradient rows first: this vector loop touches
+    # the group's memory first, with the hardware prefetchers streaming ahead of it, and the
+    # scalar loops below find the rows in cache. (Gather first and check last took 1.08x at
+    # 1e7 float32 elements on 2 threads.)
+    if gr != NULL:
+        for j in range(n_elements):
+            v = p[j]
+            n_bad += not _in_unit(v)
+            gr[j] = 0
+    else:
+        for j in range(n_elements):
+            v = p[j]
+            n_bad += not _in_unit(v)
     # The label's probability of each row (a gather; invalid labels read column 0). Meanwhile
-    # the next group's rows are asked for, a row at a time (the gather is a scalar loop).
+    # the next group's rows are asked for, a row at a time: the prefetchers have stopped
+    # with the vector loop, and the scalar loops leave the memory idle otherwise (without
+    # this, 1.08x).
     for r in range(nr):
         lab = labels[r0 + r]
         ok = (lab >= 0) & (lab < K)
@@ -1051,20 +1066,12 @@ cdef double _sparse_group(const int64_t* labels, const floating* yp, floating* g
         v = picked[r] if picked[r] > eps else eps
         terms[r] += sw[r] * <double> (-_log(v))
         picked[r] = -(<floating> gs * sw[r]) / v
-    # Check every probability; zero the gradient rows and put each row's value at its label.
+    # Each row's gradient value at its label.
     if gr != NULL:
-        for j in range(n_elements):
-            v = p[j]
-            n_bad += not _in_unit(v)
-            gr[j] = 0
         for r in range(nr):
             lab = labels[r0 + r]
             idx = lab if (lab >= 0) & (lab < K) else 0
             gr[r * K + idx] = picked[r]
-    else:
-        for j in range(n_elements):
-            v = p[j]
-            n_bad += not _in_unit(v)
     return sum_values(terms, nr) + (NAN if n_bad > 0 else 0.0)
 
 
