@@ -201,6 +201,9 @@ def main(argv=None):
                        help="repeatable; default float32")
     bench.add_argument("--threads", type=int, action="append",
                        help="thread counts (repeatable; default 1 and all CPUs)")
+    bench.add_argument("--rounds", type=int, default=1,
+                       help="losses: time fastnn and its floor in this many fresh processes "
+                            "and print the medians (default 1: in this process)")
     args = parser.parse_args(argv)
 
     if args.command in (None, "demo"):
@@ -220,10 +223,15 @@ def main(argv=None):
     sizes = tuple(int(s) for s in (args.size or [1e7]))
     dtypes = tuple(args.dtype or ["float32"])
     threads = tuple(args.threads or sorted({1, effective_n_threads(-1)}))
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    if args.rounds > 1 and set(families) - {"losses"}:
+        parser.error("--rounds applies to the losses benchmark only")
     for family in families:
         print(f"\n== {family}", flush=True)
         t0 = time.perf_counter()
+        options = {"rounds": args.rounds} if args.rounds > 1 else {}
         importlib.import_module(f"fastnn._bench.{family}").run(
-            sys.stdout, sizes=sizes, dtypes=dtypes, threads=threads)
+            sys.stdout, sizes=sizes, dtypes=dtypes, threads=threads, **options)
         print(f"({time.perf_counter() - t0:.0f} s)", flush=True)
     return 0

@@ -13,10 +13,25 @@ not have as one function (pseudo_huber, log_cosh, categorical_crossentropy, hing
 are written from torch ops as a user would.
 
 All arrays are (n / 10, 10): ten outputs or classes per sample.
+
+With rounds > 1 (``python -m fastnn bench losses --rounds 7``), fastnn and its floor are timed
+in that many fresh processes, one after another (``python -m fastnn._bench.losses N DTYPE
+THREADS`` is one round), and the table gives the medians: of fastnn's times, of the floors
+and of the per-round ratios. On a shared VM a process's timings carry a bias of their own,
+up to 1.7x for the same build (its memory as the host happens to back it), which neither
+the alternation nor a best-of removes; the median over fresh processes does (the same build
+against itself: medians within 0.98-1.02, interquartile range about +-5%).
 """
+import json
+import os
+import statistics
+import subprocess
+import sys
 from contextlib import ExitStack
 
 import numpy as np
+
+import fastnn
 
 from fastnn import losses
 from fastnn._bench._timing import (best_time, floor_scale, fmt_ms, fmt_ratio, import_torch,
@@ -93,8 +108,47 @@ def _torch_losses(torch):
     }
 
 
-def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
-    """Print value+gradient times of every loss on (n / 10, 10) arrays."""
+def time_fastnn(inputs, n_elements, dtype, n_threads):
+    """{loss name: (seconds of value_and_gradient, seconds of its floor)}, each loss timed in
+    rounds alternating with the copies of its floor."""
+    itemsize = np.dtype(dtype).itemsize
+    times = {}
+    with ExitStack() as stack:
+        copies = parallel_copies(n_elements, dtype, n_threads, stack)
+        for name, params, kind in CASES:
+            y_true, y_pred = inputs[kind]
+            loss = losses.get(name, n_threads=n_threads, **params)
+            grad = np.empty_like(y_pred)
+            t_fastnn, *t_copies = interleaved_best(
+                [lambda: loss.value_and_gradient(y_true, y_pred, out=grad)] + copies)
+            n_read = 1 + y_true.nbytes / (y_pred.size * itemsize)
+            times[name] = (t_fastnn, min(t_copies) * floor_scale(n_read, 1))
+    return times
+
+
+def time_fastnn_in_fresh_processes(n, dtype, n_threads, rounds):
+    """{loss name: (median seconds of fastnn, median floor, median of the per-round ratios)}
+    over `rounds` fresh processes, each running time_fastnn on inputs of its own."""
+    # The processes import this fastnn, wherever the parent found it.
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    per_round = []
+    for _ in range(rounds):
+        done = subprocess.run([sys.executable, "-m", "fastnn._bench.losses", str(n), dtype,
+                               str(n_threads)], capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            raise RuntimeError(f"a benchmark round failed:\n{done.stderr}")
+        per_round.append(json.loads(done.stdout))
+    return {name: (statistics.median(r[name][0] for r in per_round),
+                   statistics.median(r[name][1] for r in per_round),
+                   statistics.median(r[name][0] / r[name][1] for r in per_round))
+            for name, _, _ in CASES}
+
+
+def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2), rounds=1):
+    """Print value+gradient times of every loss on (n / 10, 10) arrays; with rounds > 1,
+    the medians of that many fresh processes (see the module's docstring)."""
     torch = import_torch()
     torch_losses = _torch_losses(torch) if torch is not None else {}
     rng = np.random.default_rng(0)
@@ -102,7 +156,6 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
               "torch/v+g"]
     for n in sizes:
         for dtype in dtypes:
-            itemsize = np.dtype(dtype).itemsize
             inputs = {kind: make_inputs(kind, n, dtype, rng) for _, _, kind in CASES}
             n_elements = (n // N_OUTPUTS) * N_OUTPUTS  # y_pred's size in every case
             rows = []
@@ -110,18 +163,13 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
                 # fastnn (alternating with its floor) first, then torch: interleaving fastnn
                 # and torch lets one library's spinning worker threads slow the other down
                 # on a small machine.
-                times = {}
-                with ExitStack() as stack:
-                    copies = parallel_copies(n_elements, dtype, n_threads, stack)
-                    for name, params, kind in CASES:
-                        y_true, y_pred = inputs[kind]
-                        loss = losses.get(name, n_threads=n_threads, **params)
-                        grad = np.empty_like(y_pred)
-                        t_fastnn, *t_copies = interleaved_best(
-                            [lambda: loss.value_and_gradient(y_true, y_pred, out=grad)]
-                            + copies)
-                        n_read = 1 + y_true.nbytes / (y_pred.size * itemsize)
-                        times[name] = [t_fastnn, min(t_copies) * floor_scale(n_read, 1), None]
+                if rounds > 1:
+                    times = {name: [t, floor, ratio, None] for name, (t, floor, ratio)
+                             in time_fastnn_in_fresh_processes(n, dtype, n_threads,
+                                                               rounds).items()}
+                else:
+                    times = {name: [t, floor, t / floor, None] for name, (t, floor)
+                             in time_fastnn(inputs, n_elements, dtype, n_threads).items()}
                 if torch is not None:
                     torch.set_num_threads(n_threads)
                     for name, params, kind in CASES:
@@ -135,13 +183,29 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2)):
                             value = torch_losses[name](leaf, target)
                             torch.autograd.grad(value, leaf)
 
-                        times[name][2] = best_time(torch_step, repeat=5)
+                        times[name][3] = best_time(torch_step, repeat=5)
                 for name, params, kind in CASES:
-                    t_fastnn, floor, t_torch = times[name]
+                    t_fastnn, floor, ratio, t_torch = times[name]
                     rows.append([name, dtype, f"{n_elements:.0e}", n_threads,
-                                 fmt_ms(t_fastnn), fmt_ms(floor), fmt_ratio(t_fastnn, floor),
+                                 fmt_ms(t_fastnn), fmt_ms(floor), f"{ratio:.2f}x",
                                  fmt_ms(t_torch), fmt_ratio(t_torch, t_fastnn)])
             print_table(rows, header, out)
+            if rounds > 1:
+                print(f"(fastnn and floor: medians of {rounds} fresh processes; v+g/floor: "
+                      f"the median of the {rounds} ratios)", file=out)
     if torch is None:
         print("(PyTorch not installed: no torch columns. pip install torch==2.13.0 for the "
               "CPU build.)", file=out)
+
+
+def _one_round(argv):
+    """One round of time_fastnn_in_fresh_processes: argv = N DTYPE THREADS; prints the times
+    as JSON."""
+    n, dtype, n_threads = int(float(argv[0])), argv[1], int(argv[2])
+    rng = np.random.default_rng(0)
+    inputs = {kind: make_inputs(kind, n, dtype, rng) for _, _, kind in CASES}
+    json.dump(time_fastnn(inputs, (n // N_OUTPUTS) * N_OUTPUTS, dtype, n_threads), sys.stdout)
+
+
+if __name__ == "__main__":
+    _one_round(sys.argv[1:])
