@@ -18,9 +18,10 @@ With rounds > 1 (``python -m fastnn bench losses --rounds 7``), fastnn and its f
 in that many fresh processes, one after another (``python -m fastnn._bench.losses N DTYPE
 THREADS`` is one round), and the table gives the medians: of fastnn's times, of the floors
 and of the per-round ratios. On a shared VM a process's timings carry a bias of their own,
-up to 1.7x for the same build (its memory as the host happens to back it), which neither
-the alternation nor a best-of removes; the median over fresh processes does (the same build
-against itself: medians within 0.98-1.02, interquartile range about +-5%).
+up to 1.7x for the same build (most likely its memory as the host happens to back it),
+which neither the alternation nor a best-of removes. Medians over 8-10 fresh processes
+moved by up to about 15% between runs of the same build, where one process's ratio moved by
+up to 1.5x.
 """
 import json
 import os
