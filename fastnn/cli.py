@@ -227,10 +227,10 @@ def main(argv=None):
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.rounds > 1 and set(families) - {"losses"}:
         parser.error("--rounds applies to the losses benchmark only")
+    options = {"rounds": args.rounds} if args.rounds > 1 else {}
     for family in families:
         print(f"\n== {family}", flush=True)
         t0 = time.perf_counter()
-        options = {"rounds": args.rounds} if args.rounds > 1 else {}
         importlib.import_module(f"fastnn._bench.{family}").run(
             sys.stdout, sizes=sizes, dtypes=dtypes, threads=threads, **options)
         print(f"({time.perf_counter() - t0:.0f} s)", flush=True)

@@ -33,7 +33,6 @@ from contextlib import ExitStack
 import numpy as np
 
 import fastnn
-
 from fastnn import losses
 from fastnn._bench._timing import (best_time, floor_scale, fmt_ms, fmt_ratio, import_torch,
                                    interleaved_best, parallel_copies, print_table)
@@ -157,7 +156,9 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2), rounds=1):
               "torch/v+g"]
     for n in sizes:
         for dtype in dtypes:
-            inputs = {kind: make_inputs(kind, n, dtype, rng) for _, _, kind in CASES}
+            # With rounds > 1 each process makes its own inputs; these serve torch alone.
+            inputs = ({kind: make_inputs(kind, n, dtype, rng) for _, _, kind in CASES}
+                      if rounds == 1 or torch is not None else None)
             n_elements = (n // N_OUTPUTS) * N_OUTPUTS  # y_pred's size in every case
             rows = []
             for n_threads in threads:
