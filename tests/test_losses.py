@@ -178,6 +178,11 @@ def gen_binary_logits(rng, shape, p):
     return _binary_targets(rng, shape), rng.uniform(-4, 4, shape)
 
 
+def gen_hard_binary_logits(rng, shape, p):
+    """Hard {0, 1} targets only: focal's hard-label path."""
+    return rng.integers(0, 2, shape).astype(np.float64), rng.uniform(-4, 4, shape)
+
+
 def gen_hinge(rng, shape, p, labels=(0.0, 1.0)):
     yt = rng.choice(labels, shape)
     signed = np.where(yt == 0, -1.0, yt)
@@ -270,6 +275,8 @@ CASES = [
     Case("hinge_pm1", "hinge", ref_hinge, gen_hinge_pm1),
     Case("focal", "focal", ref_focal, gen_binary_logits),
     Case("focal_no_alpha", "focal", ref_focal, gen_binary_logits, {"alpha": None}),
+    Case("focal_hard", "focal", ref_focal, gen_hard_binary_logits),
+    Case("focal_hard_no_alpha", "focal", ref_focal, gen_hard_binary_logits, {"alpha": None}),
     Case("focal_0.6_0.5", "focal", ref_focal, gen_binary_logits, {"alpha": 0.6, "gamma": 0.5}),
     Case("focal_gamma0", "focal", ref_focal, gen_binary_logits, {"gamma": 0.0}),
     Case("focal_gamma3.5", "focal", ref_focal, gen_binary_logits, {"alpha": 0.9, "gamma": 3.5}),
@@ -766,7 +773,7 @@ def extreme_inputs(case, dtype):
         return (np.array([0, 1, 5, 0, 3, 1e4, 0, 2.0]).astype(dtype),
                 np.array([-1e4, -1e4, -80, 80, 0, -1e4, -30, 1]).astype(dtype))
     logits = np.array([1e4, -1e4, 1e4, -1e4, 0, 80, -80, 3])
-    if case.gen in (gen_binary_logits, gen_hinge, gen_hinge_pm1):
+    if case.gen in (gen_binary_logits, gen_hard_binary_logits, gen_hinge, gen_hinge_pm1):
         yt = np.array([1, 1, 0, 0, 1, 0, 1, 0.5]) if case.gen is gen_binary_logits else \
             np.array([1, 1, 0, 0, 1, 0, 1, 0.0])
         if case.gen is gen_hinge_pm1:
@@ -892,8 +899,8 @@ BAD_VALUES = [
      r"y_pred must hold probabilities in \[0, 1\], got -0.1"),
     (["bce", "bce_hard", "categorical", "kl", "sparse"], "y_pred", 1.5,
      r"y_pred must hold probabilities in \[0, 1\], got 1.5"),
-    (["bce", "bce_hard", "sigmoid_ce", "sigmoid_ce_pw", "focal", "categorical"], "y_true", -0.5,
-     r"y_true must hold targets in \[0, 1\], got -0.5"),
+    (["bce", "bce_hard", "sigmoid_ce", "sigmoid_ce_pw", "focal", "focal_hard", "categorical"],
+     "y_true", -0.5, r"y_true must hold targets in \[0, 1\], got -0.5"),
     (["bce", "sigmoid_ce", "focal_no_alpha", "categorical", "kl", "softmax_dense"], "y_true",
      2.0, r"y_true must hold .*in \[0, 1\], got 2.0"),
     (["poisson"], "y_true", -1.0, "y_true must hold non-negative counts, got -1.0"),
@@ -987,6 +994,52 @@ def test_bce_float32_pieces_agree_across_variants(n):
         assert abs(value - ref) <= K_EPS * np.finfo(np.float32).eps * max(ref, 1), (isa, value,
                                                                                     ref)
         np.testing.assert_array_equal(grad, expected_grad, err_msg=isa)
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 1023, 1024, 1025, 3001])
+def test_focal_float32_hard_labels_agree_across_variants(n):
+    """Float32 focal loss (gamma = 2) with hard labels takes a piece in vector registers on
+    AVX-512 builds (_pieces.h) and gcc-vectorised loops elsewhere; a piece with a soft label
+    takes the general loops in every variant. Every variant, at sizes that end inside a
+    vector and a piece, with soft labels in the second piece only (n > 1024) and logits of
+    +-0, +-1e4, +-80 and 1e-30: the value within K_EPS eps of the float64 reference, and
+    the gradient within 16 eps of the float64 derivative, written here from the maths (about
+    ten float32 roundings, the exp within 1 ulp and log1p within 2). The general loops are
+    held to the same bound on their hard labels, where a plain s - y would cancel."""
+    rng = np.random.default_rng(n)
+    x = rng.normal(0, 4, n)
+    special = [0.0, -0.0, 1e4, -1e4, 80.0, -80.0, 1e-30, 2.5]
+    x[:min(n, len(special))] = special[:n]
+    x = x.astype(np.float32)
+    y = rng.integers(0, 2, n).astype(np.float32)
+    y[1024 + 3::7] = rng.uniform(0, 1, y[1024 + 3::7].size)
+    w = rng.integers(1, 9, n).astype(np.float32) / 4
+    x64, y64, w64 = x.astype(np.float64), y.astype(np.float64), w.astype(np.float64)
+    alpha = 0.25
+    s, log_s, log_sc = np.exp(log_sigmoid(x64)), log_sigmoid(x64), log_sigmoid(-x64)
+    ce = -(y64 * log_s + (1 - y64) * log_sc)
+    q = s * (1 - y64) + (1 - s) * y64  # 1 - p_t
+    alpha_t = alpha * y64 + (1 - alpha) * (1 - y64)
+    ref = (w64 * alpha_t * q ** 2 * ce).sum() / w64.sum()
+    # d/dx alpha_t q^2 ce = alpha_t (2 q ce dq/dx + q^2 (s - y)), dq/dx = s (1 - s) (1 - 2y)
+    ref_grad = w64 / w64.sum() * alpha_t * (2 * q * ce * s * (1 - s) * (1 - 2 * y64)
+                                            + q ** 2 * (s - y64))
+    # For a soft y, s - y itself cancels where s ~ y: float32 gets it within about
+    # eps (s + y), not eps |s - y|, so there the bound is relative to the summands' sizes.
+    scale = np.where(np.isin(y, [0, 1]), np.abs(ref_grad), w64 / w64.sum() * alpha_t * (
+        2 * q * ce * s * (1 - s) + q ** 2 * (s + y64)))
+    eps = float(np.finfo(np.float32).eps)
+    for isa in VARIANTS:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(losses, "_kernels", _dispatch.load("_losses", isa=isa))
+            value, grad = losses.get("focal").value_and_gradient(y, x, sample_weight=w)
+        assert abs(value - ref) <= K_EPS * eps * ref, (isa, value, ref)
+        # below float32's smallest normal number the products underflow (x = -80: q^2 is
+        # about 1e-70), so there the bound is absolute
+        bound = 16 * eps * scale + np.finfo(np.float32).tiny
+        worst = np.argmax(np.abs(grad - ref_grad) - bound)
+        assert (np.abs(grad - ref_grad) <= bound).all(), (isa, worst, grad[worst],
+                                                          ref_grad[worst])
 
 
 def test_bce_float32_keeps_small_terms_precise():

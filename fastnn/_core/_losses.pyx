@@ -8,9 +8,9 @@ Three tiers, as in _activations.pyx:
    of _simd_math.h. Each loop writes the gradient and a buffer of per-element loss terms,
    which sum_values adds in a fixed order. Softmax cross-entropy of short rows (few classes)
    is vectorised across rows, one row per vector lane, in transposed tiles
-   (``_softmax_tile``). On AVX-512 builds two float32 cases are written in vector registers
-   instead, in C: the softmax tile with integer labels (_tiles.h) and binary cross-entropy's
-   piece (_pieces.h);
+   (``_softmax_tile``). On AVX-512 builds three float32 cases are written in vector
+   registers instead, in C: the softmax tile with integer labels (_tiles.h), and the pieces
+   of binary cross-entropy and of focal loss with hard labels (_pieces.h);
 2. the block driver ``_run``: the rows are cut into blocks of about CHUNK_SIZE elements that
    are shared out statically among the threads; each block writes its part of the gradient
    and its partial sums into its own slot, and the slots are added in block order. Block
@@ -64,6 +64,9 @@ cdef extern from "_pieces.h" nogil:
     void _bce_piece_f32 "fastnn_bce_piece_f32"(const float* yt, const float* yp, float* g,
                                                const float* w, float* terms, Py_ssize_t n,
                                                float gs)
+    bint _focal_hard_piece_f32 "fastnn_focal_hard_piece_f32"(
+        const float* yt, const float* yp, float* g, const float* w, float* terms,
+        Py_ssize_t n, float gs, float at0, float at1)
 
 cdef enum:
     # Rows per call of a row-wise loop (as PIECE).
@@ -387,12 +390,25 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                             + _valid(_in_unit(x) & _in_unit(y), y))
                 g[i] = (gsf * w[i]) * ((x - y) * inv)
     elif kind == SIGMOID_CE or kind == FOCAL:
+        if floating is float:
+            if PIECES_IN_REGISTERS and kind == FOCAL and gamma == 2:
+                # Focal's hard-label path below, in vector registers (_pieces.h); false
+                # (nothing written) when the piece has a soft label: the loops take it.
+                if _focal_hard_piece_f32(yt, yp, g, w, terms, n, gsf, at0, at1):
+                    return sum_values(terms, n)
         # e = exp(-|x|) <= 1 never overflows, so logits of +-1e4 give finite values, and
         # softplus(-|x|) = log1p(e) is a polynomial on [0, 1] (_log1p_unit). The sigmoid
         # and its complement come from the same e without cancellation:
         # s = 1 / (1 + e), 1 - s = e / (1 + e) for x >= 0, and the other way round below.
-        for i in range(n):
-            t1[i] = _exp_nonpositive(-_fabs(yp[i]))
+        if kind == FOCAL and gamma == 2:
+            # ... and the soft labels counted, in the loop that first reads y (see Speed)
+            for i in range(n):
+                y = yt[i]
+                n_soft += (y != zero) & (y != one)
+                t1[i] = _exp_nonpositive(-_fabs(yp[i]))
+        else:
+            for i in range(n):
+                t1[i] = _exp_nonpositive(-_fabs(yp[i]))
         if kind == SIGMOID_CE:
             # torch BCEWithLogitsLoss: (1 - y) x + c (log1p(exp(-|x|)) + max(-x, 0)) with
             # c = 1 + (pos_weight - 1) y; gradient c sigmoid(x) - pos_weight y. Without
@@ -420,6 +436,28 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                                 + _valid_finite(_in_unit(y), x))
                     s = (one if x >= zero else e) * inv
                     g[i] = (gsf * w[i]) * (c * s - pw * y)
+        elif gamma == 2 and n_soft == 0:
+            # Hard labels (every y of the piece 0 or 1, the usual case): q = 1 - p_t is the
+            # sigmoid of the wrong side's margin, e / (1 + e) where x is on the label's side
+            # (x >= 0 for y = 1, x < 0 for y = 0) and 1 / (1 + e) elsewhere, and
+            # 1 - q is the other of the two. With s - y = (1 - 2y) q and
+            # s (1 - s) = q (1 - q) for y in {0, 1}, the general path's derivative (below)
+            # factors into (1 - 2y) alpha_t q q (q + 2 (1 - q) ce): the same derivative in
+            # fewer operations. The term is the general one, alpha_t q q ce, in the same
+            # operations.
+            for i in range(n):
+                x = yp[i]
+                y = yt[i]
+                e = t1[i]
+                inv = one / (one + e)
+                ei = e * inv
+                q = ei if (x >= zero) == (y == one) else inv
+                sc = inv if (x >= zero) == (y == one) else ei  # 1 - q
+                ce = _logistic_ce(x, y, e)
+                aq = (at0 + at1 * y) * q
+                terms[i] = w[i] * (aq * q * ce) + (x - x)  # NaN for x inf or NaN
+                h = aq * (q + (sc + sc) * ce)
+                g[i] = (gsf * w[i]) * (q * (-h if y == one else h))
         elif gamma == 2:
             # torchvision sigmoid_focal_loss: alpha_t ce (1 - p_t)^gamma with ce the
             # BCE-with-logits term (_logistic_ce) and q = 1 - p_t = s (1 - y) + (1 - s) y (no
@@ -428,6 +466,9 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
             # here with gamma = 2: alpha_t q ((s - y) q + ce s (1 - s) (2 - 4y)), and the
             # term alpha_t q q ce shares alpha_t q. s (1 - s) = e / (1 + e)^2 for either sign,
             # and alpha_t = (1 - alpha) + (2 alpha - 1) y: one operation each.
+            # s - y is taken as s (1 - y) - (1 - s) y, which shares q's products: s - 1 would
+            # cancel where x >> 0 and y = 1 (there q ~ e, and the gradient, O(e^2), lost its
+            # relative precision: 2.5e-5 at x = 7, measured), while this is -(1 - s) exactly.
             for i in range(n):
                 x = yp[i]
                 y = yt[i]
@@ -437,15 +478,18 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                 s = inv if x >= zero else ei
                 sc = ei if x >= zero else inv
                 ce = _logistic_ce(x, y, e)
-                q = s * (one - y) + sc * y
+                a = s * (one - y)
+                c = sc * y
+                q = a + c
                 aq = (at0 + at1 * y) * q
                 terms[i] = w[i] * (aq * q * ce) + _valid_finite(_in_unit(y), x)
-                g[i] = (gsf * w[i]) * (aq * ((s - y) * q
+                g[i] = (gsf * w[i]) * (aq * ((a - c) * q
                                              + ce * ((ei * inv) * (two - four * y))))
         else:
             # Any gamma >= 0: q^gamma = exp(gamma log q) for q > 0; 0^gamma is 1 for
             # gamma = 0, else 0. q^(gamma-1) s (1 - s) is bounded (q = 0 only where
-            # s (1 - s) = 0) and taken as 0 at q = 0. ce goes to t2, q to t3, q^gamma to t4.
+            # s (1 - s) = 0) and taken as 0 at q = 0. ce goes to t2, q to t3, q^gamma to t4;
+            # s - y is s (1 - y) - (1 - s) y, as for gamma = 2.
             for i in range(n):
                 x = yp[i]
                 y = yt[i]
@@ -472,7 +516,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                 at = at0 + at1 * y
                 terms[i] = (w[i] * (at * ce * qg)
                             + _valid_finite(_in_unit(y), x))
-                g[i] = (gsf * w[i]) * (at * ((s - y) * qg
+                g[i] = (gsf * w[i]) * (at * ((s * (one - y) - sc * y) * qg
                                              + ce * gamma * qg1 * s * sc * (one - two * y)))
     elif kind == HINGE:
         # Keras hinge: max(1 - y s, 0) with labels 0 mapped to -1 (labels in {0, 1} or
