@@ -35,6 +35,12 @@
 #if defined(__AVX512F__)
 #define FASTNN_PIECES_IN_REGISTERS 1
 
+/* The lanes of a vector of 16 that hold elements when `left` of them remain. */
+FASTNN_ALWAYS_INLINE __mmask16 fastnn_live16(ptrdiff_t left)
+{
+    return left >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << left) - 1);
+}
+
 /* Binary cross-entropy of elements 0 ... n - 1 (n <= FASTNN_PIECE): terms[i] = w[i] times
  * the loss of (yt[i], yp[i]), NaN where yp[i] or yt[i] is outside [0, 1];
  * g[i] = gs w[i] (p - y) / max(p (1 - p), 1e-12). The steps of _elementwise_piece's
@@ -48,8 +54,7 @@ static inline void fastnn_bce_piece_f32(const float *yt, const float *yp, float 
     const __m512 nan = _mm512_set1_ps(NAN), vgs = _mm512_set1_ps(gs);
     ptrdiff_t i;
     for (i = 0; i < n; i += 16) {
-        __mmask16 live = n - i >= 16 ? (__mmask16) 0xFFFF
-                                     : (__mmask16) ((1u << (n - i)) - 1);
+        __mmask16 live = fastnn_live16(n - i);
         __m512 x = _mm512_maskz_loadu_ps(live, yp + i);
         __m512 y = _mm512_maskz_loadu_ps(live, yt + i);
         __m512 wi = _mm512_maskz_loadu_ps(live, w + i);
@@ -158,8 +163,7 @@ static inline int fastnn_focal_hard_piece_f32(const float *yt, const float *yp, 
     __mmask16 hard = (__mmask16) 0xFFFF;
     ptrdiff_t i;
     for (i = 0; i < n; i += 16) {
-        __mmask16 live = n - i >= 16 ? (__mmask16) 0xFFFF
-                                     : (__mmask16) ((1u << (n - i)) - 1);
+        __mmask16 live = fastnn_live16(n - i);
         __m512 x = _mm512_maskz_loadu_ps(live, yp + i);
         __m512 y = _mm512_maskz_loadu_ps(live, yt + i);  /* padding lanes: y = 0, hard */
         hard &= _mm512_cmp_ps_mask(y, one, _CMP_EQ_OQ) | _mm512_cmp_ps_mask(y, zero, _CMP_EQ_OQ);
@@ -168,8 +172,7 @@ static inline int fastnn_focal_hard_piece_f32(const float *yt, const float *yp, 
     if (hard != (__mmask16) 0xFFFF)
         return 0;
     for (i = 0; i < n; i += 16) {
-        __mmask16 live = n - i >= 16 ? (__mmask16) 0xFFFF
-                                     : (__mmask16) ((1u << (n - i)) - 1);
+        __mmask16 live = fastnn_live16(n - i);
         __m512 x = _mm512_maskz_loadu_ps(live, yp + i);
         __m512 y = _mm512_maskz_loadu_ps(live, yt + i);
         __m512 wi = _mm512_maskz_loadu_ps(live, w + i);
