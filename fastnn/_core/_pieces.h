@@ -147,11 +147,11 @@ FASTNN_ALWAYS_INLINE __m512 fastnn_log1p_unit_ps16(__m512 e)
 /* Focal loss with gamma = 2 of float32 logits, hard labels: the steps of the hard-label path
  * of _elementwise_piece's FOCAL (which documents the formulas), 16 elements at a time, in
  * two passes as there (exp(-|x|) into a buffer, then the rest: one pass, whose dependency
- * chain of exp, division and log1p fills the out-of-order window, was 1.2x slower in a C
+ * chain of exp, division and log1p fills the out-of-order window, was 1.2-1.3x slower in a C
  * harness). Returns 0, having written nothing, when some y of the piece is neither 0 nor 1
  * (the caller takes its general path); otherwise writes terms[0:n] and g[0:n], returns 1.
  * at0 + at1 y is alpha_t (focal's alpha, or 1 without). Measured in a C harness in L1 against
- * the same steps as gcc vectorises them from the Cython loops: 0.88-0.91x the time. */
+ * the same steps as gcc vectorises them from the Cython loops: 0.87-0.91x the time. */
 static inline int fastnn_focal_hard_piece_f32(const float *yt, const float *yp, float *g,
                                               const float *w, float *terms, ptrdiff_t n,
                                               float gs, float at0, float at1)
