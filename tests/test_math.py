@@ -213,36 +213,37 @@ def test_log_exact_points(elementary, dtype):
     assert_log_points(got, dtype)
 
 
-# The AVX-512 log of _inline_math.h (fastnn_log_ps16), used by float32 binary cross-entropy's
-# piece in vector registers (_pieces.h). Only the AVX-512 variant has it.
-LOG_PS16_VARIANTS = [isa for isa in VARIANTS
-                     if _dispatch.load("_elementary", isa=isa).has_log_ps16]
+# The AVX-512 functions of 16 floats of _inline_math.h: fastnn_log_ps16, used by float32 binary
+# cross-entropy's piece in vector registers (_pieces.h), and the exp and log1p of focal's.
+# Only the AVX-512 variant has them.
+PS16_VARIANTS = [isa for isa in VARIANTS
+                 if _dispatch.load("_elementary", isa=isa).has_ps16]
 
 
-@pytest.mark.skipif(not LOG_PS16_VARIANTS, reason="no AVX-512 variant on this machine")
-@pytest.mark.parametrize("isa", LOG_PS16_VARIANTS)
+@pytest.mark.skipif(not PS16_VARIANTS, reason="no AVX-512 variant on this machine")
+@pytest.mark.parametrize("isa", PS16_VARIANTS)
 def test_log_ps16_is_within_2_ulp(isa):
     if np.finfo(np.longdouble).eps >= np.finfo(np.float32).eps / 2**8:
         pytest.skip("the reference needs a long double well beyond float32 (x86: 80-bit)")
     elementary = _dispatch.load("_elementary", isa=isa)
     x = log_sweep()
     got = np.empty_like(x)
-    elementary.log_ps16(x, got)
+    elementary.ps16("log", x, got)
     assert_within_ulp(2.0, x, got, np.log(x.astype(np.longdouble)), np.float32)
 
 
-@pytest.mark.skipif(not LOG_PS16_VARIANTS, reason="no AVX-512 variant on this machine")
-@pytest.mark.parametrize("isa", LOG_PS16_VARIANTS)
+@pytest.mark.skipif(not PS16_VARIANTS, reason="no AVX-512 variant on this machine")
+@pytest.mark.parametrize("isa", PS16_VARIANTS)
 def test_log_ps16_exact_points(isa):
     elementary = _dispatch.load("_elementary", isa=isa)
     x = log_points(np.float32)
     got = np.empty_like(x)
-    elementary.log_ps16(x, got)
+    elementary.ps16("log", x, got)
     assert_log_points(got, np.float32)
 
 
-@pytest.mark.skipif(not LOG_PS16_VARIANTS, reason="no AVX-512 variant on this machine")
-@pytest.mark.parametrize("isa", LOG_PS16_VARIANTS)
+@pytest.mark.skipif(not PS16_VARIANTS, reason="no AVX-512 variant on this machine")
+@pytest.mark.parametrize("isa", PS16_VARIANTS)
 def test_log_ps16_and_the_inline_log_agree_bit_for_bit(isa):
     """The two codings of one method (intrinsics for _pieces.h, bits of a float for the
     loops) give the same float32 everywhere, so binary cross-entropy's register piece and
@@ -250,7 +251,7 @@ def test_log_ps16_and_the_inline_log_agree_bit_for_bit(isa):
     elementary = _dispatch.load("_elementary", isa=isa)
     x = np.concatenate([log_sweep(), log_points(np.float32)])
     in_registers, inline = np.empty_like(x), np.empty_like(x)
-    elementary.log_ps16(x, in_registers)
+    elementary.ps16("log", x, in_registers)
     elementary.log(x, inline)
     nan = np.isnan(in_registers)  # NaN for x < 0, of either sign: the sign does not matter
     np.testing.assert_array_equal(np.isnan(inline), nan)
@@ -258,9 +259,36 @@ def test_log_ps16_and_the_inline_log_agree_bit_for_bit(isa):
                                   inline[~nan].view(np.uint32))
 
 
-def test_log_ps16_is_refused_without_avx512():
+@pytest.mark.skipif(not PS16_VARIANTS, reason="no AVX-512 variant on this machine")
+@pytest.mark.parametrize("isa", PS16_VARIANTS)
+def test_exp_and_log1p_ps16_agree_with_the_inline_ones_bit_for_bit(isa):
+    """Focal's piece in registers (_pieces.h) takes exp(-|x|) and log1p(e) from
+    fastnn_exp_nonpositive_ps16 and fastnn_log1p_unit_ps16: the same operations as the
+    loops' inline functions, so the same float32 (on the whole range of each, its ends and
+    subnormals, and NaN); the piece leaves its exps for the loops when it meets a soft label.
+    """
+    elementary = _dispatch.load("_elementary", isa=isa)
+    rng = np.random.default_rng(5)
+    for name, x in [
+            ("exp_nonpositive", np.concatenate([
+                -np.geomspace(1e-30, 120, 200001), rng.uniform(-110, 0, 100000),
+                [0.0, -0.0, -87.33, -103.9, -104.0, -104.5, -1e30, -np.inf, np.nan]])),
+            ("log1p_unit", np.concatenate([
+                np.geomspace(1e-45, 1, 200001), rng.uniform(0, 1, 100000),
+                [0.0, -0.0, 0.5, 1.0, 1e-38, np.nan]]))]:
+        x = x.astype(np.float32)
+        in_registers, inline = np.empty_like(x), np.empty_like(x)
+        elementary.ps16(name, x, in_registers)
+        getattr(elementary, name)(x, inline)
+        nan = np.isnan(inline)
+        np.testing.assert_array_equal(np.isnan(in_registers), nan, err_msg=name)
+        np.testing.assert_array_equal(in_registers[~nan].view(np.uint32),
+                                      inline[~nan].view(np.uint32), err_msg=name)
+
+
+def test_ps16_is_refused_without_avx512():
     for isa in VARIANTS:
         elementary = _dispatch.load("_elementary", isa=isa)
-        if not elementary.has_log_ps16:
+        if not elementary.has_ps16:
             with pytest.raises(NotImplementedError, match="AVX-512"):
-                elementary.log_ps16(np.ones(3, np.float32), np.empty(3, np.float32))
+                elementary.ps16("log", np.ones(3, np.float32), np.empty(3, np.float32))

@@ -7,11 +7,13 @@ from fastnn._core._reductions cimport sum_values as _sum_values
 from fastnn._core._typedefs cimport floating
 
 cdef extern from "_inline_math.h" nogil:
-    bint HAS_LOG_PS16 "FASTNN_HAS_LOG_PS16"
-    void _log_ps16_array "fastnn_log_ps16_array"(const float* x, float* out, Py_ssize_t n)
+    bint HAS_PS16 "FASTNN_HAS_PS16"
+    void _ps16_array "fastnn_ps16_array"(int which, const float* x, float* out, Py_ssize_t n)
 
-# Whether this variant has fastnn_log_ps16 (AVX-512 builds).
-has_log_ps16 = HAS_LOG_PS16
+# Whether this variant has the functions of 16 floats in a register (AVX-512 builds):
+# fastnn_log_ps16, fastnn_exp_nonpositive_ps16, fastnn_log1p_unit_ps16.
+has_ps16 = HAS_PS16
+PS16_FUNCTIONS = {"log": 0, "exp_nonpositive": 1, "log1p_unit": 2}
 
 
 def log1p_unit(const floating[::1] e, floating[::1] out):
@@ -58,14 +60,16 @@ def log(const floating[::1] x, floating[::1] out):
             out[i] = _log(x[i])
 
 
-def log_ps16(const float[::1] x, float[::1] out):
-    """out[i] = log(x[i]) by fastnn_log_ps16, the AVX-512 log of _inline_math.h (the
-    variants without AVX-512 do not have it: has_log_ps16)."""
-    if not HAS_LOG_PS16:
-        raise NotImplementedError("fastnn_log_ps16 needs an AVX-512 build")
+def ps16(name, const float[::1] x, float[::1] out):
+    """out[i] = f(x[i]) by the AVX-512 function of 16 floats of _inline_math.h named
+    fastnn_<name>_ps16 (name: log, exp_nonpositive, log1p_unit). The variants without
+    AVX-512 do not have them (has_ps16)."""
+    cdef int which = PS16_FUNCTIONS[name]
+    if not HAS_PS16:
+        raise NotImplementedError("fastnn's ps16 functions need an AVX-512 build")
     if x.shape[0] > 0:
         with nogil:
-            _log_ps16_array(&x[0], &out[0], x.shape[0])
+            _ps16_array(which, &x[0], &out[0], x.shape[0])
 
 
 def sum_values(const floating[::1] v):

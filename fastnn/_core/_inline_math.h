@@ -1,10 +1,13 @@
-/* exp(x) and expm1(x) for x <= 0, exp(x) and log(x) for every x, in float32, inline: fastnn's
- * own point functions for loops that take exp(-|z|) or exp(x - max) (the logistic losses,
- * softplus, softmax), expm1(-2|r|) (log cosh), the exp of a log-mean (poisson) or the log
- * of anything (the losses). Declared in _math.pxd as _exp_nonpositive, _expm1_nonpositive
- * and (in _exp and _log) fastnn_exp_f32 and fastnn_log_f32, which take glibc's vector exp,
- * expm1 and log for float64 instead. At the end of this file: log
- * of 16 floats in an AVX-512 register (fastnn_log_ps16), for code written in intrinsics.
+/* exp(x) and expm1(x) for x <= 0, exp(x) and log(x) for every x, and log(1 + e) for e in
+ * [0, 1], in float32, inline: fastnn's own point functions for loops that take exp(-|z|) or
+ * exp(x - max) (the logistic losses, softplus, softmax), expm1(-2|r|) (log cosh), the exp of
+ * a log-mean (poisson), the log of anything (the losses) or log1p(exp(-|z|)). Declared in
+ * _math.pxd as _exp_nonpositive, _expm1_nonpositive, and (in _exp, _log and _log1p_unit)
+ * fastnn_exp_f32, fastnn_log_f32 and fastnn_log1p_unit_f32, which take glibc's vector exp,
+ * expm1 and log, and a polynomial of their own, for float64 instead. At the end of this file:
+ * log, exp of x <= 0 and log1p of e in [0, 1] of 16 floats in an AVX-512 register
+ * (fastnn_log_ps16, fastnn_exp_nonpositive_ps16, fastnn_log1p_unit_ps16), for code written
+ * in intrinsics.
  *
  * Why: a libmvec call costs the call and the spills of every vector register around it (see
  * _losses.pyx); libmvec's expf also leaves its vector path for large negative arguments,
@@ -49,14 +52,21 @@
 #define FASTNN_LN2_HI 0.693145751953125f
 #define FASTNN_LN2_LO 1.42860682030941723212e-06f
 
+/* 1 / ln2, and the shift that rounds x / ln2 to an integer k in the exps' reduction (below),
+ * leaving k + 151 in the low mantissa bits; FASTNN_TWO_M24 = 2^-24 undoes the 24 of the
+ * scale 2^(k + 24). Shared by the scalar exps and fastnn_exp_nonpositive_ps16. */
+#define FASTNN_LOG2E 1.44269504f
+#define FASTNN_EXP_SHIFT 12583063.0f
+#define FASTNN_TWO_M24 5.9604644775390625e-08f
+
 /* x = k ln2 + r with k = round(x / ln2), |r| <= ln2 / 2, for |x| <= 150.5 ln2; returns r,
  * and in *z_bits the bits of z = 1.5 2^23 + 151 + k, which carry k (see below). */
 FASTNN_ALWAYS_INLINE float fastnn_reduce_ln2_bits_f32(float x, uint32_t *z_bits)
 {
     /* 1.5 2^23 + 151: x / ln2 + shift rounds to an integer z (the 1.5 2^23 keeps z in
      * [2^23, 2^24), where the float spacing is 1) whose low mantissa bits are k + 151. */
-    const float shift = 12583063.0f;
-    float z = x * 1.44269504f + shift;
+    const float shift = FASTNN_EXP_SHIFT;
+    float z = x * FASTNN_LOG2E + shift;
     float kf = z - shift;
     memcpy(z_bits, &z, sizeof *z_bits);
     return (x - kf * FASTNN_LN2_HI) - kf * FASTNN_LN2_LO;
@@ -102,7 +112,7 @@ FASTNN_ALWAYS_INLINE float fastnn_exp_nonpositive_f32(float x)
     r = fastnn_reduce_ln2_f32(x, &scale);
     p = fastnn_exp_taylor_f32(r);
     /* p 2^(k + 24) is exact; the product with 2^-24 rounds once, into the subnormals too */
-    return (p * scale) * 5.9604644775390625e-08f;
+    return (p * scale) * FASTNN_TWO_M24;
 }
 
 /* expm1(x) = exp(x) - 1 for x <= 0 in float32, inline, with a relative error of about an
@@ -123,7 +133,7 @@ FASTNN_ALWAYS_INLINE float fastnn_expm1_nonpositive_f32(float x)
     x = x < -30.0f ? -30.0f : x;
     r = fastnn_reduce_ln2_f32(x, &scale);
     p = r + (r * r) * fastnn_exp_taylor_tail_f32(r);  /* expm1(r) */
-    scale *= 5.9604644775390625e-08f;  /* 2^k, exactly (k >= -44) */
+    scale *= FASTNN_TWO_M24;  /* 2^k, exactly (k >= -44) */
     return scale * p + (scale - 1.0f);
 }
 
@@ -148,6 +158,39 @@ FASTNN_ALWAYS_INLINE float fastnn_exp_f32(float x)
     memcpy(&scale2, &bits2, sizeof bits2);
     p = fastnn_exp_taylor_f32(r);
     return (p * scale1) * scale2;
+}
+
+/* log(1 + e) for 0 <= e <= 1 in float32 (NaN gives NaN), inline: _log1p_unit of _math.pxd in
+ * float32 (see there for the polynomial, its fit and its accuracy), e Q(t) with t = 2e - 1 in
+ * [-1, 1], written in u = e - 1/2 = t / 2 with the coefficients of t^k times 2^k (the D_k
+ * below). Scaling by powers of 2 is exact, so each step of Horner's rule in u is 2^k times
+ * the one in t and the result has the same bits; u takes a subtraction where t takes an FMA
+ * (on AVX-512 hosts, the FMA units are what the logistic losses wait for). */
+#define FASTNN_LOG1P_UNIT_D0 0.8109301924705505f
+#define FASTNN_LOG1P_UNIT_D1 (-0.28852710127830505f)
+#define FASTNN_LOG1P_UNIT_D2 0.13260900974273682f
+#define FASTNN_LOG1P_UNIT_D3 (-0.06768818944692612f)
+#define FASTNN_LOG1P_UNIT_D4 0.03663523495197296f
+#define FASTNN_LOG1P_UNIT_D5 (-0.02056318335235119f)
+#define FASTNN_LOG1P_UNIT_D6 0.011577685363590717f
+#define FASTNN_LOG1P_UNIT_D7 (-0.006788016762584448f)
+#define FASTNN_LOG1P_UNIT_D8 0.00525027047842741f
+#define FASTNN_LOG1P_UNIT_D9 (-0.0031760570127516985f)
+
+FASTNN_ALWAYS_INLINE float fastnn_log1p_unit_f32(float e)
+{
+    float u = e - 0.5f;
+    float q = FASTNN_LOG1P_UNIT_D9;
+    q = q * u + FASTNN_LOG1P_UNIT_D8;
+    q = q * u + FASTNN_LOG1P_UNIT_D7;
+    q = q * u + FASTNN_LOG1P_UNIT_D6;
+    q = q * u + FASTNN_LOG1P_UNIT_D5;
+    q = q * u + FASTNN_LOG1P_UNIT_D4;
+    q = q * u + FASTNN_LOG1P_UNIT_D3;
+    q = q * u + FASTNN_LOG1P_UNIT_D2;
+    q = q * u + FASTNN_LOG1P_UNIT_D1;
+    q = q * u + FASTNN_LOG1P_UNIT_D0;
+    return e * q;
 }
 
 /* The coefficients of Q, log(m) = f + f^2 Q(f) for f = m - 1 in [-0.25, 0.5): both logs below
@@ -221,7 +264,7 @@ FASTNN_ALWAYS_INLINE float fastnn_log_f32(float x)
  */
 #if defined(__AVX512F__)
 #include <immintrin.h>
-#define FASTNN_HAS_LOG_PS16 1
+#define FASTNN_HAS_PS16 1
 
 FASTNN_ALWAYS_INLINE __m512 fastnn_log_ps16(__m512 x)
 {
@@ -242,20 +285,69 @@ FASTNN_ALWAYS_INLINE __m512 fastnn_log_ps16(__m512 x)
     return _mm512_fmadd_ps(e, ln2_hi, _mm512_fmadd_ps(e, ln2_lo, log_m));
 }
 
-/* out[i] = log(x[i]) for i < n by fastnn_log_ps16 (for the tests, _elementary.pyx). */
-static inline void fastnn_log_ps16_array(const float *x, float *out, ptrdiff_t n)
+/* exp(x) for x <= 0 of 16 floats: fastnn_exp_nonpositive_f32 in the same operations, which
+ * gives the same bits as gcc compiles that with FMA (tests/test_math.py checks it). */
+FASTNN_ALWAYS_INLINE __m512 fastnn_exp_nonpositive_ps16(__m512 x)
+{
+    const __m512 shift = _mm512_set1_ps(FASTNN_EXP_SHIFT);
+    __m512 z, kf, r, p, scale;
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);  /* in this order NaN passes */
+    z = _mm512_fmadd_ps(x, _mm512_set1_ps(FASTNN_LOG2E), shift);
+    kf = _mm512_sub_ps(z, shift);
+    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(FASTNN_LN2_HI), x);
+    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(FASTNN_LN2_LO), r);
+    p = _mm512_set1_ps(1.0f / 5040);  /* fastnn_exp_taylor_f32 */
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(z), 23));  /* 2^(k+24) */
+    return _mm512_mul_ps(_mm512_mul_ps(p, scale), _mm512_set1_ps(FASTNN_TWO_M24));
+}
+
+/* log(1 + e) for 0 <= e <= 1 of 16 floats: fastnn_log1p_unit_f32 in the same operations. */
+FASTNN_ALWAYS_INLINE __m512 fastnn_log1p_unit_ps16(__m512 e)
+{
+    const __m512 u = _mm512_sub_ps(e, _mm512_set1_ps(0.5f));
+    __m512 q = _mm512_set1_ps(FASTNN_LOG1P_UNIT_D9);
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(FASTNN_LOG1P_UNIT_D8));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(FASTNN_LOG1P_UNIT_D7));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(FASTNN_LOG1P_UNIT_D6));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(FASTNN_LOG1P_UNIT_D5));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(FASTNN_LOG1P_UNIT_D4));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(FASTNN_LOG1P_UNIT_D3));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(FASTNN_LOG1P_UNIT_D2));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(FASTNN_LOG1P_UNIT_D1));
+    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(FASTNN_LOG1P_UNIT_D0));
+    return _mm512_mul_ps(e, q);
+}
+
+/* The lanes of a vector of 16 that hold elements when `left` of them remain. */
+FASTNN_ALWAYS_INLINE __mmask16 fastnn_live16(ptrdiff_t left)
+{
+    return left >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << left) - 1);
+}
+
+/* out[i] = f(x[i]) for i < n by the functions above, which = 0, 1, 2: log, exp of x <= 0,
+ * log1p of 0 <= x <= 1 (for the tests, _elementary.pyx). */
+static inline void fastnn_ps16_array(int which, const float *x, float *out, ptrdiff_t n)
 {
     ptrdiff_t i;
     for (i = 0; i < n; i += 16) {
-        __mmask16 live = n - i >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(out + i, live,
-                              fastnn_log_ps16(_mm512_maskz_loadu_ps(live, x + i)));
+        __mmask16 live = fastnn_live16(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(live, x + i);
+        v = which == 0 ? fastnn_log_ps16(v)
+            : (which == 1 ? fastnn_exp_nonpositive_ps16(v) : fastnn_log1p_unit_ps16(v));
+        _mm512_mask_storeu_ps(out + i, live, v);
     }
 }
 #else
-#define FASTNN_HAS_LOG_PS16 0
+#define FASTNN_HAS_PS16 0
 /* Never called without AVX-512 (the tests skip); defined so that the code compiles. */
-static inline void fastnn_log_ps16_array(const float *x, float *out, ptrdiff_t n) {}
+static inline void fastnn_ps16_array(int which, const float *x, float *out, ptrdiff_t n) {}
 #endif
 
 #endif

@@ -65,7 +65,7 @@ cdef extern from "_pieces.h" nogil:
                                                const float* w, float* terms, Py_ssize_t n,
                                                float gs)
     bint _focal_hard_piece_f32 "fastnn_focal_hard_piece_f32"(
-        const float* yt, const float* yp, float* g, const float* w, float* terms,
+        const float* yt, const float* yp, float* g, const float* w, float* e, float* terms,
         Py_ssize_t n, float gs, float at0, float at1)
 
 cdef enum:
@@ -185,10 +185,10 @@ cdef inline void _prefetch_lines(const floating* x, floating* g, const floating*
 # with AVX-512, numpy's arrays on 2 MB pages) it cost up to a quarter: without it, medians
 # of 8-10 paired rounds of fresh processes gave pseudo_huber 0.75-0.85x, hinge 0.79-0.90x,
 # binary cross-entropy 0.90-0.96x and the rest even (0.9-1.15x, within this host's spread
-# between runs). Losses with one
-# transcendental function (poisson's exp, categorical cross-entropy's and KL's log) keep it
-# in the loop that writes g: split into two loops as above, when their float32 exp and log
-# were still libmvec's, poisson took 1.22x, categorical 1.09x and KL 1.16x.
+# between runs). Losses with one transcendental function (poisson's exp, categorical
+# cross-entropy's and KL's log) keep it in the loop that writes g: split into two loops as
+# above, when their float32 exp and log were still libmvec's, poisson took 1.22x,
+# categorical 1.09x and KL 1.16x.
 # Where float32 has no call left, log cosh takes its inline expm1 in the loop that writes g,
 # without t1: 0.88-0.92x the time of two loops at 1e7 float32 elements on 2 threads (paired
 # A/B, 8-12 rounds of fresh processes, three runs). The logistic losses keep two loops, their
@@ -268,6 +268,7 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
     cdef floating t4[PIECE]
     cdef Py_ssize_t i, i0
     cdef int n_zero = 0, n_minus = 0, n_soft = 0
+    cdef bint have_e = False  # t1 already holds exp(-|x|) (focal's piece in registers)
     cdef double dr, ad, dd = p0
     cdef floating gsf = <floating> gs, eps = _eps(<floating> 0)
     cdef floating y, x, r, a, h, e, ei, em, s, sc, inv, c, pw, q, qg, qg1, ce, at, aq, m
@@ -390,17 +391,22 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
                             + _valid(_in_unit(x) & _in_unit(y), y))
                 g[i] = (gsf * w[i]) * ((x - y) * inv)
     elif kind == SIGMOID_CE or kind == FOCAL:
-        if floating is float:
-            if PIECES_IN_REGISTERS and kind == FOCAL and gamma == 2:
-                # Focal's hard-label path below, in vector registers (_pieces.h); false
-                # (nothing written) when the piece has a soft label: the loops take it.
-                if _focal_hard_piece_f32(yt, yp, g, w, terms, n, gsf, at0, at1):
-                    return sum_values(terms, n)
         # e = exp(-|x|) <= 1 never overflows, so logits of +-1e4 give finite values, and
         # softplus(-|x|) = log1p(e) is a polynomial on [0, 1] (_log1p_unit). The sigmoid
         # and its complement come from the same e without cancellation:
         # s = 1 / (1 + e), 1 - s = e / (1 + e) for x >= 0, and the other way round below.
-        if kind == FOCAL and gamma == 2:
+        if floating is float:
+            if PIECES_IN_REGISTERS and kind == FOCAL and gamma == 2:
+                # Focal's hard-label path below, in vector registers (_pieces.h). With a
+                # soft label in the piece it writes only e, to t1 (the bits of the loop
+                # below), and the general path takes the piece.
+                if _focal_hard_piece_f32(yt, yp, g, w, t1, terms, n, gsf, at0, at1):
+                    return sum_values(terms, n)
+                n_soft = 1
+                have_e = True
+        if have_e:
+            pass
+        elif kind == FOCAL and gamma == 2:
             # ... and the soft labels counted, in the loop that first reads y (see Speed)
             for i in range(n):
                 y = yt[i]

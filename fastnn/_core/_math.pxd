@@ -5,8 +5,8 @@
 # module is compiled for. Keep loops that call these branch-free (selects are fine) so that they
 # vectorise; -fno-math-errno (setup.py) lets gcc inline sqrt and fabs as instructions.
 # _log1p_unit, _exp_nonpositive and _expm1_nonpositive (float32) are fastnn's own: polynomials
-# for a bounded argument, inlined in the loop (the last two in C, _inline_math.h); so are _exp
-# and _log in float32 (_inline_math.h), for every argument.
+# for a bounded argument, inlined in the loop (in C, _inline_math.h; _log1p_unit's float64
+# polynomial is here); so are _exp and _log in float32 (_inline_math.h), for every argument.
 
 from fastnn._core._typedefs cimport floating
 
@@ -29,6 +29,7 @@ cdef extern from "_inline_math.h" nogil:
     float _expm1_nonpositive_f32 "fastnn_expm1_nonpositive_f32"(float x)
     float _log_f32 "fastnn_log_f32"(float x)
     float _exp_f32 "fastnn_exp_f32"(float x)
+    float _log1p_unit_f32 "fastnn_log1p_unit_f32"(float e)
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -72,25 +73,17 @@ cdef inline floating _log1p_unit(floating e) noexcept nogil:
     (double; 1.44 without FMA) at most; tests/test_math.py holds them to 2. The coefficients
     are the Chebyshev interpolant, converted to powers of t, computed with mpmath at 50
     digits and rounded once:
-    numpy.polynomial.chebyshev.chebinterpolate + cheb2poly reproduce the float ones.
+    numpy.polynomial.chebyshev.chebinterpolate + cheb2poly reproduce the float ones. The
+    float polynomial is fastnn_log1p_unit_f32 in _inline_math.h, which evaluates it in
+    u = t / 2 with those coefficients times 2^k: the same bits, and one FMA fewer (the
+    AVX-512 pieces of _pieces.h share it as fastnn_log1p_unit_ps16).
     """
-    # Typed constants: Cython writes a literal 2 as 2.0, which would compute a float's t in
-    # double (two conversions and half the vector width).
     cdef floating one = 1, two = 2
-    cdef floating t = two * e - one
-    cdef floating q
+    cdef floating t, q
     if floating is float:
-        q = <float> -6.20323635e-06
-        q = q * t + <float> 2.05088691e-05
-        q = q * t + <float> -5.3031381e-05
-        q = q * t + <float> 0.000180901334
-        q = q * t + <float> -0.00064259948
-        q = q * t + <float> 0.00228970218
-        q = q * t + <float> -0.00846102368
-        q = q * t + <float> 0.0331522524
-        q = q * t + <float> -0.144263551
-        q = q * t + <float> 0.810930192
+        return _log1p_unit_f32(e)
     else:
+        t = two * e - one
         q = <double> 2.3305868099766681e-11
         q = q * t + <double> -7.3170422461702817e-11
         q = q * t + <double> 1.0787232813120478e-10
@@ -112,7 +105,7 @@ cdef inline floating _log1p_unit(floating e) noexcept nogil:
         q = q * t + <double> 0.033152438438550938
         q = q * t + <double> -0.14426354954966195
         q = q * t + <double> 0.81093021621632877
-    return e * q
+        return e * q
 
 
 cdef inline floating _exp_nonpositive(floating x) noexcept nogil:

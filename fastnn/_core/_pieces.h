@@ -35,16 +35,10 @@
 #if defined(__AVX512F__)
 #define FASTNN_PIECES_IN_REGISTERS 1
 
-/* The lanes of a vector of 16 that hold elements when `left` of them remain. */
-FASTNN_ALWAYS_INLINE __mmask16 fastnn_live16(ptrdiff_t left)
-{
-    return left >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << left) - 1);
-}
-
 /* Binary cross-entropy of elements 0 ... n - 1 (n <= FASTNN_PIECE): terms[i] = w[i] times
  * the loss of (yt[i], yp[i]), NaN where yp[i] or yt[i] is outside [0, 1];
  * g[i] = gs w[i] (p - y) / max(p (1 - p), 1e-12). The steps of _elementwise_piece's
- * BINARY_CE, 16 elements at a time (_elementwise_piece has asked for the memory ahead). */
+ * BINARY_CE, 16 elements at a time. */
 static inline void fastnn_bce_piece_f32(const float *yt, const float *yp, float *g,
                                         const float *w, float *terms, ptrdiff_t n, float gs)
 {
@@ -101,62 +95,19 @@ static inline void fastnn_bce_piece_f32(const float *yt, const float *yp, float 
     }
 }
 
-/* exp(x) for x <= 0 of 16 floats: fastnn_exp_nonpositive_f32 (_inline_math.h) in the same
- * operations, so the same bits, as gcc compiles it with FMA. */
-FASTNN_ALWAYS_INLINE __m512 fastnn_exp_nonpositive_ps16(__m512 x)
-{
-    const __m512 shift = _mm512_set1_ps(12583063.0f);  /* 1.5 2^23 + 151: see there */
-    __m512 z, kf, r, p, scale;
-    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);  /* in this order NaN passes */
-    z = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504f), shift);
-    kf = _mm512_sub_ps(z, shift);
-    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(FASTNN_LN2_HI), x);
-    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(FASTNN_LN2_LO), r);
-    p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(z), 23));  /* 2^(k+24) */
-    return _mm512_mul_ps(_mm512_mul_ps(p, scale), _mm512_set1_ps(5.9604644775390625e-08f));
-}
-
-/* log(1 + e) for 0 <= e <= 1 of 16 floats: _log1p_unit of _math.pxd (see there), e Q(t)
- * with t = 2e - 1, written in u = e - 1/2 = t / 2 (a subtraction where t takes an FMA) with
- * the coefficients of t^k times 2^k. Scaling by powers of 2 is exact, so every step of
- * Horner's rule is 2^k times the one in t, and the result has the same bits. */
-FASTNN_ALWAYS_INLINE __m512 fastnn_log1p_unit_ps16(__m512 e)
-{
-    const __m512 u = _mm512_sub_ps(e, _mm512_set1_ps(0.5f));
-    __m512 q = _mm512_set1_ps(-0.0031760570127516985f);
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.00525027047842741f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.006788016762584448f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.011577685363590717f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.02056318335235119f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.03663523495197296f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.06768818944692612f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.13260900974273682f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(-0.28852710127830505f));
-    q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.8109301924705505f));
-    return _mm512_mul_ps(e, q);
-}
-
 /* Focal loss with gamma = 2 of float32 logits, hard labels: the steps of the hard-label path
  * of _elementwise_piece's FOCAL (which documents the formulas), 16 elements at a time, in
- * two passes as there (exp(-|x|) into a buffer, then the rest: one pass, whose dependency
+ * two passes as there (exp(-|x|) into e[0:n], then the rest: one pass, whose dependency
  * chain of exp, division and log1p fills the out-of-order window, was 1.2-1.3x slower in a C
- * harness). Returns 0, having written nothing, when some y of the piece is neither 0 nor 1
- * (the caller takes its general path); otherwise writes terms[0:n] and g[0:n], returns 1.
- * at0 + at1 y is alpha_t (focal's alpha, or 1 without). Measured in a C harness in L1 against
- * the same steps as gcc vectorises them from the Cython loops: 0.87-0.91x the time. */
+ * harness). Returns 0 when some y of the piece is neither 0 nor 1, having written only e
+ * (the same bits as the loops' exp), for the caller's general path; otherwise writes
+ * terms[0:n] and g[0:n] and returns 1. at0 + at1 y is alpha_t (focal's alpha, or 1
+ * without). Measured in a C harness in L1 against the same steps as gcc vectorises them from
+ * the Cython loops: 0.87-0.91x the time. */
 static inline int fastnn_focal_hard_piece_f32(const float *yt, const float *yp, float *g,
-                                              const float *w, float *terms, ptrdiff_t n,
-                                              float gs, float at0, float at1)
+                                              const float *w, float *e_buffer, float *terms,
+                                              ptrdiff_t n, float gs, float at0, float at1)
 {
-    float e_buffer[FASTNN_PIECE] __attribute__((aligned(64)));
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
     const __m512 sign = _mm512_set1_ps(-0.0f), vgs = _mm512_set1_ps(gs);
     const __m512 alpha_0 = _mm512_set1_ps(at0), alpha_1 = _mm512_set1_ps(at0 + at1);
@@ -167,7 +118,8 @@ static inline int fastnn_focal_hard_piece_f32(const float *yt, const float *yp, 
         __m512 x = _mm512_maskz_loadu_ps(live, yp + i);
         __m512 y = _mm512_maskz_loadu_ps(live, yt + i);  /* padding lanes: y = 0, hard */
         hard &= _mm512_cmp_ps_mask(y, one, _CMP_EQ_OQ) | _mm512_cmp_ps_mask(y, zero, _CMP_EQ_OQ);
-        _mm512_store_ps(e_buffer + i, fastnn_exp_nonpositive_ps16(_mm512_or_ps(x, sign)));
+        _mm512_mask_storeu_ps(e_buffer + i, live,
+                              fastnn_exp_nonpositive_ps16(_mm512_or_ps(x, sign)));
     }
     if (hard != (__mmask16) 0xFFFF)
         return 0;
@@ -176,7 +128,7 @@ static inline int fastnn_focal_hard_piece_f32(const float *yt, const float *yp, 
         __m512 x = _mm512_maskz_loadu_ps(live, yp + i);
         __m512 y = _mm512_maskz_loadu_ps(live, yt + i);
         __m512 wi = _mm512_maskz_loadu_ps(live, w + i);
-        __m512 e = _mm512_load_ps(e_buffer + i);
+        __m512 e = _mm512_maskz_loadu_ps(live, e_buffer + i);
         __mmask16 is_one = _mm512_cmp_ps_mask(y, one, _CMP_EQ_OQ);
         /* x on the label's side: x >= 0 for y = 1, x < 0 for y = 0 */
         __mmask16 right = _kxnor_mask16(_mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ), is_one);
@@ -207,8 +159,10 @@ static inline int fastnn_focal_hard_piece_f32(const float *yt, const float *yp, 
 static inline void fastnn_bce_piece_f32(const float *yt, const float *yp, float *g,
                                         const float *w, float *terms, ptrdiff_t n, float gs) {}
 static inline int fastnn_focal_hard_piece_f32(const float *yt, const float *yp, float *g,
-                                              const float *w, float *terms, ptrdiff_t n,
-                                              float gs, float at0, float at1) { return 0; }
+                                              const float *w, float *e_buffer, float *terms,
+                                              ptrdiff_t n, float gs, float at0, float at1) {
+    return 0;
+}
 #endif
 
 #endif
