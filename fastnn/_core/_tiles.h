@@ -164,10 +164,13 @@ static inline __m512d fastnn_high8_pd(__m512 v) {
  * rounding, as _softmax_tile in _losses.pyx (which keeps it for float64, dense targets and
  * builds without AVX-512; see there for the method and its stability). There, each step is
  * a loop over arrays of the tile's 32 rows; here each half tile of 16 rows stays in
- * registers from its masked row loads to its masked row stores, except for the loops of exp
- * and log, which gcc vectorises from the scalar functions (exp in registers, within the
- * steps, was 1.03-1.07x slower). Measured against the loops, float32, 10 classes: 0.87-0.94x
- * the time.
+ * registers from its masked row loads to its masked row stores, except for the exp and the
+ * log, which run over the whole tile in loops of their own (exp within the steps, on each
+ * column as it is made, was 1.03-1.07x slower). The exp is fastnn_exp_nonpositive_ps16,
+ * whose vscalefps leaves two of its operations off the FMA pipes: 0.86-0.91x the time of
+ * the loop gcc vectorises from the scalar function (a C harness, 1 thread, in L2, mins and
+ * medians of 9 runs); the log is that loop. Measured against the loops, float32, 10
+ * classes, before that: 0.87-0.94x the time.
  *
  * x, labels, g (NULL for the value alone) and sw point at the tile's first row (sw at ones
  * when not given); cw at the class weights, or NULL. Writes each row's weighted loss into
@@ -240,8 +243,9 @@ FASTNN_ALWAYS_INLINE int fastnn_softmax_labels_tile_f32_body(
     for (j = 0; j < K; j++) {
         const ptrdiff_t start = (FASTNN_TILE * K + FASTNN_TILE * j) * (ptrdiff_t) sizeof(float);
         fastnn_prefetch_lines(x, g, NULL, start, start + FASTNN_TILE * (ptrdiff_t) sizeof(float));
-        for (r = 0; r < FASTNN_TILE; r++)
-            z[j * FASTNN_TILE + r] = fastnn_exp_nonpositive_f32(z[j * FASTNN_TILE + r]);
+        for (r = 0; r < FASTNN_TILE; r += 16)
+            _mm512_store_ps(z + j * FASTNN_TILE + r,
+                            fastnn_exp_nonpositive_ps16(_mm512_load_ps(z + j * FASTNN_TILE + r)));
     }
 
     /* 3. Row sums in double, the columns added in fours in float32 first (as in sum_values),
