@@ -5,6 +5,8 @@ from contextlib import ExitStack
 
 import numpy as np
 
+from fastnn._core._openmp import core_probe, probe_chains
+
 
 def best_time(fn, repeat=7, min_seconds=0.05):
     """Best wall time of fn() in seconds: each sample repeats fn enough to last
@@ -87,6 +89,38 @@ def copy_floor(n_read_arrays, n_write_arrays, n, dtype, n_threads=1):
         copies = parallel_copies(n, dtype, n_threads, stack)
         t = min(best_time(copy) for copy in copies)
     return t * floor_scale(n_read_arrays, n_write_arrays)
+
+
+class CoreMeter:
+    """How many cores' worth of arithmetic n_threads threads get at the moment.
+
+    sample() times core_probe (fastnn._core._openmp: the same multiply-adds on every thread)
+    on one thread and on n_threads, the best of `repeat` each, and returns the n-thread time;
+    cores(t) is n_threads times the fastest one-thread time seen so far over t. Two threads
+    with a core each give 2.0; 1.0 means they shared one core (two hyperthreads of a core,
+    or one core in turns, as a virtual machine's CPUs can), and below 1.0 the machine gave
+    less than a core. Memory-bound work hardly notices; work bound by its arithmetic, as
+    the transcendental losses are, slows down with it."""
+
+    ITERATIONS = 300_000  # about 0.6 ms of one core's multiply-adds
+
+    def __init__(self, n_threads, repeat=3):
+        self.n_threads = max(int(n_threads), 1)
+        self.repeat = repeat
+        self.one_thread = float("inf")
+
+    def sample(self):
+        self.one_thread = min(self.one_thread, *(core_probe(self.ITERATIONS, 1)
+                                                 for _ in range(self.repeat)))
+        return min(core_probe(self.ITERATIONS, self.n_threads) for _ in range(self.repeat))
+
+    def cores(self, n_thread_time):
+        return self.n_threads * self.one_thread / n_thread_time
+
+    @classmethod
+    def speed(cls, one_thread_time):
+        """Multiply-adds per nanosecond of one thread that took one_thread_time."""
+        return cls.ITERATIONS * probe_chains / one_thread_time / 1e9
 
 
 def import_torch():

@@ -22,6 +22,13 @@ up to 1.7x for the same build (most likely its memory as the host happens to bac
 which neither the alternation nor a best-of removes. Medians over 8-10 fresh processes
 moved by up to about 15% between runs of the same build, where one process's ratio moved by
 up to 1.5x.
+
+Each loss's timing is bracketed by samples of CoreMeter (fastnn._bench._timing): how many
+cores' worth of arithmetic the threads had. A virtual machine's CPUs can be one physical
+core taken in turns at one moment and two cores at the next; a loss bound by its
+arithmetic then takes up to twice as long, and its floor (a copy, bound by memory) hardly
+moves. The table gives the median of those samples, and the median ratio over the rounds
+that had their cores (FULL_CORES of n_threads).
 """
 import json
 import os
@@ -34,8 +41,8 @@ import numpy as np
 
 import fastnn
 from fastnn import losses
-from fastnn._bench._timing import (best_time, floor_scale, fmt_ms, fmt_ratio, import_torch,
-                                   interleaved_best, parallel_copies, print_table)
+from fastnn._bench._timing import (CoreMeter, best_time, floor_scale, fmt_ms, fmt_ratio,
+                                   import_torch, interleaved_best, parallel_copies, print_table)
 
 N_OUTPUTS = 10
 
@@ -109,9 +116,13 @@ def _torch_losses(torch):
 
 
 def time_fastnn(inputs, n_elements, dtype, n_threads):
-    """{loss name: (seconds of value_and_gradient, seconds of its floor)}, each loss timed in
-    rounds alternating with the copies of its floor."""
+    """({loss name: (seconds of value_and_gradient, seconds of its floor, cores)}, seconds
+    of CoreMeter's fastest one-thread probe), each loss timed in rounds alternating with the
+    copies of its floor; cores: how many cores' worth of arithmetic the threads had around
+    that timing (CoreMeter, the lower of its samples just before and just after). The probe's
+    time tells how fast a core computed in this run, to compare runs."""
     itemsize = np.dtype(dtype).itemsize
+    meter = CoreMeter(n_threads)
     times = {}
     with ExitStack() as stack:
         copies = parallel_copies(n_elements, dtype, n_threads, stack)
@@ -119,15 +130,21 @@ def time_fastnn(inputs, n_elements, dtype, n_threads):
             y_true, y_pred = inputs[kind]
             loss = losses.get(name, n_threads=n_threads, **params)
             grad = np.empty_like(y_pred)
+            before = meter.sample()
             t_fastnn, *t_copies = interleaved_best(
                 [lambda: loss.value_and_gradient(y_true, y_pred, out=grad)] + copies)
+            after = meter.sample()
             n_read = 1 + y_true.nbytes / (y_pred.size * itemsize)
-            times[name] = (t_fastnn, min(t_copies) * floor_scale(n_read, 1))
-    return times
+            times[name] = (t_fastnn, min(t_copies) * floor_scale(n_read, 1),
+                           max(before, after))
+    # the one-thread reference is the fastest seen in the whole round
+    return ({name: (t, floor, meter.cores(probe)) for name, (t, floor, probe) in times.items()},
+            meter.one_thread)
 
 
 def time_fastnn_in_fresh_processes(n, dtype, n_threads, rounds):
-    """{loss name: (median seconds of fastnn, median floor, median of the per-round ratios)}
+    """({loss name: (median seconds of fastnn, median floor, median of the per-round ratios,
+    median cores, the rounds' (ratio, cores) pairs)}, the rounds' one-thread probe times)
     over `rounds` fresh processes, each running time_fastnn on inputs of its own."""
     # The processes import this fastnn, wherever the parent found it.
     env = dict(os.environ)
@@ -140,10 +157,25 @@ def time_fastnn_in_fresh_processes(n, dtype, n_threads, rounds):
         if done.returncode != 0:
             raise RuntimeError(f"a benchmark round failed:\n{done.stderr}")
         per_round.append(json.loads(done.stdout))
+    probes = [r["one_thread_probe"] for r in per_round]
+    per_round = [r["times"] for r in per_round]
     return {name: (statistics.median(r[name][0] for r in per_round),
                    statistics.median(r[name][1] for r in per_round),
-                   statistics.median(r[name][0] / r[name][1] for r in per_round))
-            for name, _, _ in CASES}
+                   statistics.median(r[name][0] / r[name][1] for r in per_round),
+                   statistics.median(r[name][2] for r in per_round),
+                   [(r[name][0] / r[name][1], r[name][2]) for r in per_round])
+            for name, _, _ in CASES}, probes
+
+
+# A round "had its cores" when CoreMeter found at least this share of n_threads whole cores.
+FULL_CORES = 0.9
+
+
+def full_core_ratio(pairs, n_threads):
+    """The median ratio over the rounds that had their cores (see FULL_CORES), and how
+    many rounds that was: (ratio or None, count)."""
+    ratios = [ratio for ratio, cores in pairs if cores >= FULL_CORES * n_threads]
+    return (statistics.median(ratios) if ratios else None), len(ratios)
 
 
 def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2), rounds=1):
@@ -152,8 +184,8 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2), rounds=1):
     torch = import_torch()
     torch_losses = _torch_losses(torch) if torch is not None else {}
     rng = np.random.default_rng(0)
-    header = ["loss", "dtype", "n", "thr", "v+g ms", "floor", "v+g/floor", "torch",
-              "torch/v+g"]
+    header = ["loss", "dtype", "n", "thr", "v+g ms", "floor", "v+g/floor", "cores",
+              "with cores", "torch", "torch/v+g"]
     for n in sizes:
         for dtype in dtypes:
             # With rounds > 1 each process makes its own inputs; these serve torch alone.
@@ -161,17 +193,24 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2), rounds=1):
                       if rounds == 1 or torch is not None else None)
             n_elements = (n // N_OUTPUTS) * N_OUTPUTS  # y_pred's size in every case
             rows = []
+            probe_times = []
             for n_threads in threads:
                 # fastnn (alternating with its floor) first, then torch: interleaving fastnn
                 # and torch lets one library's spinning worker threads slow the other down
                 # on a small machine.
                 if rounds > 1:
-                    times = {name: [t, floor, ratio, None] for name, (t, floor, ratio)
-                             in time_fastnn_in_fresh_processes(n, dtype, n_threads,
-                                                               rounds).items()}
+                    per_loss, one_thread = time_fastnn_in_fresh_processes(n, dtype, n_threads,
+                                                                          rounds)
+                    times = {name: [t, floor, ratio, cores,
+                                    full_core_ratio(pairs, n_threads), None]
+                             for name, (t, floor, ratio, cores, pairs) in per_loss.items()}
                 else:
-                    times = {name: [t, floor, t / floor, None] for name, (t, floor)
-                             in time_fastnn(inputs, n_elements, dtype, n_threads).items()}
+                    per_loss, one_thread = time_fastnn(inputs, n_elements, dtype, n_threads)
+                    one_thread = [one_thread]
+                    times = {name: [t, floor, t / floor, cores,
+                                    full_core_ratio([(t / floor, cores)], n_threads), None]
+                             for name, (t, floor, cores) in per_loss.items()}
+                probe_times.extend(one_thread)
                 if torch is not None:
                     torch.set_num_threads(n_threads)
                     for name, params, kind in CASES:
@@ -185,16 +224,29 @@ def run(out, sizes=(10**7,), dtypes=("float32",), threads=(1, 2), rounds=1):
                             value = torch_losses[name](leaf, target)
                             torch.autograd.grad(value, leaf)
 
-                        times[name][3] = best_time(torch_step, repeat=5)
+                        times[name][5] = best_time(torch_step, repeat=5)
                 for name, params, kind in CASES:
-                    t_fastnn, floor, ratio, t_torch = times[name]
+                    t_fastnn, floor, ratio, cores, (full_ratio, n_full), t_torch = times[name]
                     rows.append([name, dtype, f"{n_elements:.0e}", n_threads,
                                  fmt_ms(t_fastnn), fmt_ms(floor), f"{ratio:.2f}x",
+                                 f"{cores:.2f}",
+                                 ("-" if full_ratio is None else f"{full_ratio:.2f}x")
+                                 + f" ({n_full}/{rounds})",
                                  fmt_ms(t_torch), fmt_ratio(t_torch, t_fastnn)])
             print_table(rows, header, out)
             if rounds > 1:
                 print(f"(fastnn and floor: medians of {rounds} fresh processes; v+g/floor: "
                       f"the median of the {rounds} ratios)", file=out)
+            print(f"(cores: the cores' worth of arithmetic fastnn's threads had, measured "
+                  f"just before and after it was timed (CoreMeter; the median over the "
+                  f"rounds);\n with cores: the median v+g/floor over the rounds that had at "
+                  f"least {FULL_CORES:.0%} of their cores, and how many rounds those were)",
+                  file=out)
+            speeds = [CoreMeter.speed(t) for t in probe_times]
+            print(f"(one core's speed, to compare runs: "
+                  f"{statistics.median(speeds):.2f} multiply-adds per ns on CoreMeter's "
+                  f"one-thread probe, the median over the rounds ({min(speeds):.2f}-"
+                  f"{max(speeds):.2f}); two per cycle at 3.6 GHz would be 7.2)", file=out)
     if torch is None:
         print("(PyTorch not installed: no torch columns. pip install torch==2.13.0 for the "
               "CPU build.)", file=out)
@@ -206,7 +258,8 @@ def _one_round(argv):
     n, dtype, n_threads = int(float(argv[0])), argv[1], int(argv[2])
     rng = np.random.default_rng(0)
     inputs = {kind: make_inputs(kind, n, dtype, rng) for _, _, kind in CASES}
-    json.dump(time_fastnn(inputs, (n // N_OUTPUTS) * N_OUTPUTS, dtype, n_threads), sys.stdout)
+    times, one_thread = time_fastnn(inputs, (n // N_OUTPUTS) * N_OUTPUTS, dtype, n_threads)
+    json.dump({"times": times, "one_thread_probe": one_thread}, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The one module that touches OpenMP: was fastnn built with it, and how many threads to use."""
 import numbers
 import os
+import time
 
 cdef extern from *:
     """
@@ -14,6 +15,50 @@ cdef extern from *:
     """
     int FASTNN_OPENMP_BUILT
     int omp_get_max_threads() noexcept nogil
+
+cdef extern from *:
+    """
+    /* One thread's share of core_probe: FASTNN_PROBE_CHAINS (12) independent chains of
+     * multiply-adds, enough to
+     * keep both floating-point multiply pipes of a core busy whether they run as FMAs
+     * (latency 4) or as a multiply and an add (latency 3 + 3). Scalar, not vectorised, so
+     * that no build turns them into fewer, longer chains. */
+    #define FASTNN_PROBE_CHAINS 12
+    #if defined(__GNUC__) && !defined(__clang__)
+    __attribute__((optimize("no-tree-vectorize")))
+    #endif
+    static double fastnn_probe_chains(long n_iterations) {
+        double a[FASTNN_PROBE_CHAINS];
+        double total = 0;
+        long i;
+        int k;
+        for (k = 0; k < FASTNN_PROBE_CHAINS; k++)
+            a[k] = 1.0 + 0.01 * k;
+    #if defined(__clang__)
+        #pragma clang loop vectorize(disable)
+    #endif
+        for (i = 0; i < n_iterations; i++)
+            for (k = 0; k < FASTNN_PROBE_CHAINS; k++)
+                a[k] = a[k] * 0.9999999 + 1e-7;
+        for (k = 0; k < FASTNN_PROBE_CHAINS; k++)
+            total += a[k];
+        return total;
+    }
+
+    static double fastnn_core_probe(long n_iterations, int n_threads) {
+        double total = 0;
+    #ifdef _OPENMP
+        #pragma omp parallel num_threads(n_threads) reduction(+: total)
+    #endif
+        total += fastnn_probe_chains(n_iterations);
+        return total;
+    }
+    """
+    int FASTNN_PROBE_CHAINS
+    double fastnn_core_probe(long n_iterations, int n_threads) noexcept nogil
+
+# Multiply-adds per iteration of core_probe, on each thread.
+probe_chains = FASTNN_PROBE_CHAINS
 
 
 def openmp_enabled():
@@ -59,3 +104,21 @@ def effective_n_threads(n_threads=None):
     if n_threads < 0:
         return max(cpu_count() + 1 + int(n_threads), 1)
     return int(n_threads)
+
+
+def core_probe(long n_iterations, int n_threads):
+    """Seconds for each of n_threads threads to run the same n_iterations of multiply-adds,
+    which keep a core's floating-point pipes busy. Where every thread has a core of its own
+    this takes as long on n threads as on one; where virtual CPUs share a physical core
+    (two hyperthreads of one core, or one core in turns) it takes up to n times as long.
+    The benchmarks use it to tell how many cores' worth of arithmetic a run had."""
+    cdef double t0, sink
+    if n_iterations < 1 or n_threads < 1:
+        raise ValueError(f"core_probe needs n_iterations >= 1 and n_threads >= 1, got "
+                         f"{n_iterations} and {n_threads}")
+    t0 = time.perf_counter()
+    with nogil:
+        sink = fastnn_core_probe(n_iterations, n_threads)
+    if not sink > 0:  # keeps the work from being optimised away; never true
+        raise RuntimeError("core_probe: the multiply-add chains did not run")
+    return time.perf_counter() - t0
