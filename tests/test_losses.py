@@ -1001,18 +1001,22 @@ def test_focal_float32_hard_labels_agree_across_variants(n):
     """Float32 focal loss (gamma = 2) with hard labels takes a piece in vector registers on
     AVX-512 builds (_pieces.h) and gcc-vectorised loops elsewhere; a piece with a soft label
     takes the general loops in every variant. Every variant, at sizes that end inside a
-    vector and a piece, with soft labels in the second piece only (n > 1024) and logits of
-    +-0, +-1e4, +-80 and 1e-30: the value within K_EPS eps of the float64 reference, and
-    the gradient within 16 eps of the float64 derivative, written here from the maths (about
-    ten float32 roundings, the exp within 1 ulp and log1p within 2). The general loops are
-    held to the same bound on their hard labels, where a plain s - y would cancel."""
+    vector and a piece, with soft labels all over the second piece (n > 1024) and one in the
+    last of the third piece's chunks (n > 2821; the register piece then has written the
+    terms and gradients of the chunks before, which the general loops write again), and
+    logits of +-0, +-1e4, +-80 and 1e-30: the value within K_EPS eps of the float64
+    reference, and the gradient within 16 eps of the float64 derivative, written here from
+    the maths (about ten float32 roundings, the exp within 1 ulp and log1p within 2). The
+    general loops are held to the same bound on their hard labels, where a plain s - y
+    would cancel."""
     rng = np.random.default_rng(n)
     x = rng.normal(0, 4, n)
     special = [0.0, -0.0, 1e4, -1e4, 80.0, -80.0, 1e-30, 2.5]
     x[:min(n, len(special))] = special[:n]
     x = x.astype(np.float32)
     y = rng.integers(0, 2, n).astype(np.float32)
-    y[1024 + 3::7] = rng.uniform(0, 1, y[1024 + 3::7].size)
+    y[1024 + 3:2048:7] = rng.uniform(0, 1, y[1024 + 3:2048:7].size)
+    y[2048 + 3 * 256 + 5:2048 + 3 * 256 + 6] = 0.3
     w = rng.integers(1, 9, n).astype(np.float32) / 4
     x64, y64, w64 = x.astype(np.float64), y.astype(np.float64), w.astype(np.float64)
     alpha = 0.25

@@ -398,8 +398,8 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
         if floating is float:
             if PIECES_IN_REGISTERS and kind == FOCAL and gamma == 2:
                 # Focal's hard-label path below, in vector registers (_pieces.h). With a
-                # soft label in the piece it writes only e, to t1 (the bits of the loop
-                # below), and the general path takes the piece.
+                # soft label in the piece it writes e to t1 (the bits of the loop below)
+                # and the general path takes the piece, writing every term and gradient.
                 if _focal_hard_piece_f32(yt, yp, g, w, t1, terms, n, gsf, at0, at1):
                     return sum_values(terms, n)
                 n_soft = 1
