@@ -291,7 +291,8 @@ FASTNN_ALWAYS_INLINE __m512 fastnn_log_ps16(__m512 x)
  * difference over all 2^31 floats with the sign bit set). The last step differs: p 2^k is
  * vscalefps(p, k), which rounds once, into the subnormals too, as (p 2^(k + 24)) 2^-24 does
  * there (the first product is exact), and it runs beside the FMAs instead of taking two of
- * their cycles: the softmax tile took 0.86-0.91x the time with it (_tiles.h). */
+ * their cycles: the softmax tile took 0.86-0.91x the time with it (_tiles.h), and softmax
+ * cross-entropy 0.96x on 1e7 float32 elements on 2 threads. */
 FASTNN_ALWAYS_INLINE __m512 fastnn_exp_nonpositive_ps16(__m512 x)
 {
     const __m512 shift = _mm512_set1_ps(FASTNN_EXP_SHIFT);

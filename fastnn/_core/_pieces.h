@@ -104,9 +104,10 @@ static inline void fastnn_bce_piece_f32(const float *yt, const float *yp, float 
  * exp, division and log1p fills the out-of-order window, was 1.2-1.3x slower in a C
  * harness), over chunks of FASTNN_FOCAL_CHUNK elements of the piece, so that the second
  * pass finds the first one's x, y and e in L1 (a whole piece of those, with w, terms and
- * g, is 24 kB). Against passes over the whole piece, paired A/B of fresh processes (8-10
- * rounds, medians): 0.867x the time on 1e7 float32 elements on 1 thread, 0.890x on 2,
- * 0.995x on 1e5 (in cache); chunks of 128 and 512 were no faster in a C harness.
+ * g, is 24 kB). Against passes over the whole piece, both builds loaded in one process and
+ * called alternately on the same arrays (medians of 12-20 rounds): 0.85x the time on 1e7
+ * float32 elements on 2 threads, 0.87x on 1, 0.97x on 1e5 (in cache); chunks of 128 and
+ * 512 were no faster in a C harness.
  * Returns 0 when some y of the piece is neither 0 nor 1, having written e[0:n] (the same
  * bits as the loops' exp) for the caller's general path, which also writes every term and
  * gradient again (the earlier chunks' may have been written); otherwise writes terms[0:n]
