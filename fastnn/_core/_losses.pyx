@@ -397,10 +397,12 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
         # s = 1 / (1 + e), 1 - s = e / (1 + e) for x >= 0, and the other way round below.
         if floating is float:
             if PIECES_IN_REGISTERS and kind == FOCAL and gamma == 2:
-                # Focal's hard-label path below, in vector registers (_pieces.h). With a
-                # soft label in the piece it writes e to t1 (the bits of the loop below)
-                # and the general path takes the piece, writing every term and gradient.
-                if _focal_hard_piece_f32(yt, yp, g, w, t1, terms, n, gsf, at0, at1):
+                # Focal's hard-label path below, in vector registers (_pieces.h), told
+                # when there are no weights (w is ONES). With a soft label in the piece it
+                # writes e to t1 (the bits of the loop below) and the general path takes
+                # the piece, writing every term and gradient.
+                if _focal_hard_piece_f32(yt, yp, g, NULL if w == ONES_F else w, t1, terms, n,
+                                         gsf, at0, at1):
                     return sum_values(terms, n)
                 n_soft = 1
                 have_e = True
