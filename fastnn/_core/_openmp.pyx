@@ -1,4 +1,5 @@
-"""The one module that touches OpenMP: was fastnn built with it, and how many threads to use."""
+"""The one module that touches OpenMP: was fastnn built with it, how many threads to use, and
+how many cores' worth of arithmetic those threads get (core_probe, for the benchmarks)."""
 import numbers
 import os
 import time
@@ -19,10 +20,11 @@ cdef extern from *:
 cdef extern from *:
     """
     /* One thread's share of core_probe: FASTNN_PROBE_CHAINS (12) independent chains of
-     * multiply-adds, enough to
-     * keep both floating-point multiply pipes of a core busy whether they run as FMAs
-     * (latency 4) or as a multiply and an add (latency 3 + 3). Scalar, not vectorised, so
-     * that no build turns them into fewer, longer chains. */
+     * multiply-adds, enough to keep both floating-point multiply pipes of a core busy
+     * whether they run as FMAs (latency 4) or as a multiply and an add (latency 3 + 3).
+     * Scalar, not vectorised, so that no build turns them into fewer, longer chains. Each
+     * chain converges to 1, so the sum is positive (core_probe checks it, which keeps the
+     * compiler from dropping the work). */
     #define FASTNN_PROBE_CHAINS 12
     #if defined(__GNUC__) && !defined(__clang__)
     __attribute__((optimize("no-tree-vectorize")))
@@ -119,6 +121,6 @@ def core_probe(long n_iterations, int n_threads):
     t0 = time.perf_counter()
     with nogil:
         sink = fastnn_core_probe(n_iterations, n_threads)
-    if not sink > 0:  # keeps the work from being optimised away; never true
+    if not sink > 0:  # never true (see fastnn_probe_chains)
         raise RuntimeError("core_probe: the multiply-add chains did not run")
     return time.perf_counter() - t0
