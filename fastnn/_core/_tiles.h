@@ -164,13 +164,15 @@ static inline __m512d fastnn_high8_pd(__m512 v) {
  * rounding, as _softmax_tile in _losses.pyx (which keeps it for float64, dense targets and
  * builds without AVX-512; see there for the method and its stability). There, each step is
  * a loop over arrays of the tile's 32 rows; here each half tile of 16 rows stays in
- * registers from its masked row loads to its masked row stores, except for the exp and the
- * log, which run over the whole tile in loops of their own (exp within the steps, on each
- * column as it is made, was 1.03-1.07x slower). The exp is fastnn_exp_nonpositive_ps16,
- * whose vscalefps leaves two of its operations off the FMA pipes: 0.86-0.91x the time of
- * the loop gcc vectorises from the scalar function (a C harness, 1 thread, in L2, mins and
- * medians of 9 runs); the log is that loop. Measured against the loops, float32, 10
- * classes, before that: 0.87-0.94x the time.
+ * registers from its masked row loads to its masked row stores, except for the exp, which
+ * runs over the whole tile in a loop of its own (exp within the steps, on each column as it
+ * is made, was 1.03-1.07x slower). The exp is fastnn_exp_nonpositive_ps16, whose vscalefps
+ * leaves two of its operations off the FMA pipes: 0.86-0.91x the time of the loop gcc
+ * vectorises from the scalar function (a C harness, 1 thread, in L2, mins and medians of 9
+ * runs). The logs of the row sums are fastnn_log_ps16 on each half tile's sums, taken as
+ * soon as the sums are made: 0.93x the time of a loop over the tile's 32 sums after the
+ * gradient, which gcc vectorised from the scalar log (same harness, 9 runs). Measured
+ * against the loops, float32, 10 classes, before these two: 0.87-0.94x the time.
  *
  * x, labels, g (NULL for the value alone) and sw point at the tile's first row (sw at ones
  * when not given); cw at the class weights, or NULL. Writes each row's weighted loss into
@@ -182,12 +184,10 @@ FASTNN_ALWAYS_INLINE int fastnn_softmax_labels_tile_f32_body(
     const float* sw, const float* cw, float gs, double* terms)
 {
     float z[FASTNN_TILE * 15] __attribute__((aligned(64)));
-    float sums[FASTNN_TILE] __attribute__((aligned(64)));
-    float log_sums[FASTNN_TILE] __attribute__((aligned(64)));
     const __mmask16 k_mask = (__mmask16) ((1u << K) - 1);
     const __m512 zero = _mm512_setzero_ps();
     const __m512 class_weights = cw != NULL ? _mm512_maskz_loadu_ps(k_mask, cw) : zero;
-    __m512 hi[2], picked[2], weight[2], inv_sums[2];
+    __m512 hi[2], picked[2], weight[2], inv_sums[2], log_sums[2];
     __m512 col[2];
     __mmask16 rows[2], invalid[2];
     int n_bad = 0;
@@ -248,8 +248,9 @@ FASTNN_ALWAYS_INLINE int fastnn_softmax_labels_tile_f32_body(
                             fastnn_exp_nonpositive_ps16(_mm512_load_ps(z + j * FASTNN_TILE + r)));
     }
 
-    /* 3. Row sums in double, the columns added in fours in float32 first (as in sum_values),
-     *    and their inverses. */
+    /* 3. Row sums S in double, the columns added in fours in float32 first (as in
+     *    sum_values), their inverses and their logs (fastnn_log_ps16: the bits of the Cython
+     *    tile's _log). */
     for (h = 0; h < 2; h++) {
         const float* e = z + 16 * h;
         __m512d s_lo = _mm512_setzero_pd(), s_hi = _mm512_setzero_pd();
@@ -267,7 +268,7 @@ FASTNN_ALWAYS_INLINE int fastnn_softmax_labels_tile_f32_body(
         sum = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(s_lo)),
                                  _mm512_cvtpd_ps(s_hi), 1);
         inv_sums[h] = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
-        _mm512_store_ps(sums + 16 * h, sum);
+        log_sums[h] = fastnn_log_ps16(sum);
     }
     /* 4. The gradient gs w (softmax - one-hot) = e v - [j == label] f with f = gs w and
      *    v = f / S, back in row order. */
@@ -288,13 +289,9 @@ FASTNN_ALWAYS_INLINE int fastnn_softmax_labels_tile_f32_body(
                     _mm512_mask_storeu_ps(g + (16 * h + i) * K, k_mask, v[i]);
         }
     }
-    /* 5. The logs of the row sums, in a loop gcc vectorises (fastnn_log_f32, as the Cython
-     *    tile's _log), and each row's loss w ((max - x_label) + log S), in double. */
-    for (r = 0; r < FASTNN_TILE; r++)
-        log_sums[r] = fastnn_log_f32(sums[r]);
+    /* 5. Each row's loss w ((max - x_label) + log S), in double. */
     for (h = 0; h < 2; h++) {
-        const __m512 loss = _mm512_add_ps(_mm512_sub_ps(hi[h], picked[h]),
-                                          _mm512_load_ps(log_sums + 16 * h));
+        const __m512 loss = _mm512_add_ps(_mm512_sub_ps(hi[h], picked[h]), log_sums[h]);
         const __m512d nan = _mm512_set1_pd(NAN);
         __m512d t_lo = _mm512_mul_pd(fastnn_low8_pd(weight[h]), fastnn_low8_pd(loss));
         __m512d t_hi = _mm512_mul_pd(fastnn_high8_pd(weight[h]), fastnn_high8_pd(loss));
