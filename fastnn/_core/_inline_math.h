@@ -26,7 +26,7 @@
  * - r = x - k ln2 in two steps (Cody and Waite): ln2_hi has trailing zero bits, so k ln2_hi
  *   is exact for these k, and ln2_lo carries the rest of ln2.
  * - exp(r) = 1 + r + r^2 P(r), a polynomial of degree 6 whose approximation error is below
- *   0.05 ulp (P: fastnn_exp_tail_f32, shared with expm1).
+ *   0.1 ulp (P: fastnn_exp_tail_f32, shared with expm1).
  * - 2^k is applied as (p 2^(k + 24)) 2^-24: exp's results go down into the subnormals (k to
  *   -150), where 2^k itself is not a normal float; 2^(k + 24) is, so the first
  *   multiplication is exact and the second rounds once, to the subnormal result. 2^(k + 24)
