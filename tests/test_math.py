@@ -213,6 +213,38 @@ def test_log_exact_points(elementary, dtype):
     assert_log_points(got, dtype)
 
 
+# _log_positive and _log_positive_normal: the same log for narrower arguments (0 < x < inf;
+# positive normal finite x), without the steps those arguments do not need. On their domains
+# they are held to the same 2 ulp, and to _log's bits.
+NARROW_LOGS = {"log_positive": np.finfo(np.float32).smallest_subnormal,
+               "log_positive_normal": np.finfo(np.float32).tiny}
+
+
+@pytest.mark.parametrize("name", sorted(NARROW_LOGS))
+def test_narrow_logs_are_within_2_ulp(elementary, name):
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float32).eps / 2**8:
+        pytest.skip("the reference needs a long double well beyond float32 (x86: 80-bit)")
+    x = log_sweep()
+    x = x[x >= NARROW_LOGS[name]]
+    got = np.empty_like(x)
+    getattr(elementary, name)(x, got)
+    assert_within_ulp(2.0, x, got, np.log(x.astype(np.longdouble)), np.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(NARROW_LOGS))
+def test_narrow_logs_give_the_bits_of_log_on_their_domain(elementary, name, dtype):
+    lowest = NARROW_LOGS[name] if dtype == np.float32 else np.finfo(dtype).smallest_subnormal
+    x = np.concatenate([log_sweep().astype(dtype), log_points(dtype)])
+    x = x[(x >= lowest) & (x < np.inf)]
+    x = np.concatenate([x, np.array([lowest, np.finfo(dtype).max], dtype=dtype)])
+    narrow, full = np.empty_like(x), np.empty_like(x)
+    getattr(elementary, name)(x, narrow)
+    elementary.log(x, full)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    np.testing.assert_array_equal(narrow.view(bits), full.view(bits))
+
+
 # The AVX-512 functions of 16 floats of _inline_math.h: fastnn_log_ps16, used by float32 binary
 # cross-entropy's piece in vector registers (_pieces.h), and the exp and log1p of focal's.
 # Only the AVX-512 variant has them.

@@ -2,7 +2,8 @@
 fixed-order sum of _reductions.pxd, for the tests: each applies the function to an array in
 a plain loop, which gcc vectorises as it does in the kernels (the same instruction set as
 the variant's kernels). Not public API."""
-from fastnn._core._math cimport _exp, _exp_nonpositive, _expm1_nonpositive, _log, _log1p_unit
+from fastnn._core._math cimport (_exp, _exp_nonpositive, _expm1_nonpositive, _log, _log1p_unit,
+                                 _log_positive, _log_positive_normal)
 from fastnn._core._reductions cimport sum_values as _sum_values
 from fastnn._core._typedefs cimport floating
 
@@ -58,6 +59,22 @@ def log(const floating[::1] x, floating[::1] out):
     with nogil:
         for i in range(x.shape[0]):
             out[i] = _log(x[i])
+
+
+def log_positive(const floating[::1] x, floating[::1] out):
+    """out[i] = log(x[i]) for 0 < x[i] < inf (_math._log_positive)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = _log_positive(x[i])
+
+
+def log_positive_normal(const floating[::1] x, floating[::1] out):
+    """out[i] = log(x[i]) for positive, normal, finite x[i] (_math._log_positive_normal)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = _log_positive_normal(x[i])
 
 
 def ps16(name, const float[::1] x, float[::1] out):

@@ -6,7 +6,8 @@
 # vectorise; -fno-math-errno (setup.py) lets gcc inline sqrt and fabs as instructions.
 # _log1p_unit, _exp_nonpositive and _expm1_nonpositive (float32) are fastnn's own: polynomials
 # for a bounded argument, inlined in the loop (in C, _inline_math.h; _log1p_unit's float64
-# polynomial is here); so are _exp and _log in float32 (_inline_math.h), for every argument.
+# polynomial is here); so are _exp and _log in float32 (_inline_math.h), for every argument,
+# and _log_positive and _log_positive_normal, the same log for narrower arguments.
 
 from fastnn._core._typedefs cimport floating
 
@@ -28,6 +29,8 @@ cdef extern from "_inline_math.h" nogil:
     float _exp_nonpositive_f32 "fastnn_exp_nonpositive_f32"(float x)
     float _expm1_nonpositive_f32 "fastnn_expm1_nonpositive_f32"(float x)
     float _log_f32 "fastnn_log_f32"(float x)
+    float _log_positive_f32 "fastnn_log_positive_f32"(float x)
+    float _log_positive_normal_f32 "fastnn_log_positive_normal_f32"(float x)
     float _exp_f32 "fastnn_exp_f32"(float x)
     float _log1p_unit_f32 "fastnn_log1p_unit_f32"(float e)
 
@@ -53,6 +56,25 @@ cdef inline floating _log(floating x) noexcept nogil:
     logf would be a libmvec call), glibc's log in float64."""
     if floating is float:
         return _log_f32(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _log_positive(floating x) noexcept nogil:
+    """log(x) for 0 < x < inf (subnormals too); meaningless elsewhere (a finite value or NaN),
+    so the caller must flag such inputs itself. In float32 the same bits as _log with fewer
+    operations (_inline_math.h); glibc's log in float64."""
+    if floating is float:
+        return _log_positive_f32(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _log_positive_normal(floating x) noexcept nogil:
+    """_log_positive for positive, normal, finite x, such as a probability clipped to
+    [eps, 1]: one step fewer in float32."""
+    if floating is float:
+        return _log_positive_normal_f32(x)
     else:
         return log(x)
 
