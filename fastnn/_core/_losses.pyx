@@ -43,7 +43,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 from fastnn._core._math cimport (_exp, _exp_nonpositive, _expm1_nonpositive, _fabs, _log,
-                                 _log1p_unit, _sqrt)
+                                 _log1p_unit, _log_positive, _log_positive_normal, _sqrt)
 from fastnn._core._openmp cimport CHUNK_SIZE, PARALLEL_MIN_SIZE
 from fastnn._core._reductions cimport max_value, sum_values
 from fastnn._core._typedefs cimport floating
@@ -576,8 +576,9 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
         for i in range(n):
             x = yp[i]
             y = yt[i]
-            q = x if x > eps else eps
-            terms[i] = w[i] * (-y * _log(q)) + _valid(_in_unit(y) & _in_unit(x), y)
+            q = x if x > eps else eps  # a normal number, also for NaN x (flagged)
+            terms[i] = (w[i] * (-y * _log_positive_normal(q))
+                        + _valid(_in_unit(y) & _in_unit(x), y))
             g[i] = (gsf * w[i]) * (-y / q)
     elif kind == KL_DIVERGENCE:
         # p log(p / q) with q clipped to [eps, 1] and 0 log 0 = 0 (torch's convention
@@ -587,7 +588,9 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
             x = yp[i]
             y = yt[i]
             inv = one / (x if x > eps else eps)
-            terms[i] = (w[i] * (y * _log(y * inv) if y > zero else zero)
+            # the ratio is positive where it is used (y > 0), subnormal for subnormal y, and
+            # inf only for y = inf (flagged)
+            terms[i] = (w[i] * (y * _log_positive(y * inv) if y > zero else zero)
                         + _valid(_in_unit(y) & _in_unit(x), y))
             g[i] = (gsf * w[i]) * (-y * inv)
     return sum_values(terms, n)
@@ -1140,7 +1143,7 @@ cdef double _sparse_group(const int64_t* labels, const floating* yp, floating* g
     # Loss and gradient value of each row, vectorised over the rows.
     for r in range(nr):
         v = picked[r] if picked[r] > eps else eps
-        terms[r] += sw[r] * <double> (-_log(v))
+        terms[r] += sw[r] * <double> (-_log_positive_normal(v))
         picked[r] = -(<floating> gs * sw[r]) / v
     # Each row's gradient value at its label.
     if gr != NULL:
