@@ -2,9 +2,11 @@
  * [0, 1], in float32, inline: fastnn's own point functions for loops that take exp(-|z|) or
  * exp(x - max) (the logistic losses, softplus, softmax), expm1(-2|r|) (log cosh), the exp of
  * a log-mean (poisson), the log of anything (the losses) or log1p(exp(-|z|)). Declared in
- * _math.pxd as _exp_nonpositive, _expm1_nonpositive, and (in _exp, _log and _log1p_unit)
- * fastnn_exp_f32, fastnn_log_f32 and fastnn_log1p_unit_f32, which take glibc's vector exp,
- * expm1 and log, and a polynomial of their own, for float64 instead. At the end of this file:
+ * _math.pxd as _exp_nonpositive, _expm1_nonpositive, and (in _exp, _log, _log_positive,
+ * _log_positive_normal and _log1p_unit) fastnn_exp_f32, the three logs fastnn_log_f32,
+ * fastnn_log_positive_f32 and fastnn_log_positive_normal_f32, and fastnn_log1p_unit_f32,
+ * which take glibc's vector exp, expm1 and log, and a polynomial of their own, for float64
+ * instead. At the end of this file:
  * log, exp of x <= 0 and log1p of e in [0, 1] of 16 floats in an AVX-512 register
  * (fastnn_log_ps16, fastnn_exp_nonpositive_ps16, fastnn_log1p_unit_ps16), for code written
  * in intrinsics.
