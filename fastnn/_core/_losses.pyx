@@ -576,7 +576,9 @@ cdef double _elementwise_piece(LossKind kind, const floating* yt, const floating
         for i in range(n):
             x = yp[i]
             y = yt[i]
-            q = x if x > eps else eps  # a normal number, also for NaN x (flagged)
+            # q is positive and normal for x in [0, 1]; x outside (NaN gives eps, inf gives
+            # inf) is flagged by _valid, so the narrow log's value there does not matter
+            q = x if x > eps else eps
             terms[i] = (w[i] * (-y * _log_positive_normal(q))
                         + _valid(_in_unit(y) & _in_unit(x), y))
             g[i] = (gsf * w[i]) * (-y / q)
